@@ -1,1 +1,28 @@
 export * from './errors.js';
+export { comboKey } from './dataset.js';
+export type { Dataset, LoadDatasetOptions, Sample, SampleSource, SkippedRow } from './dataset.js';
+export { readCsvManifest } from './csv-manifest.js';
+export { IMAGE_EXTENSIONS, isImageFile, readFolderDataset } from './folder-dataset.js';
+export { loadDataset } from './load-dataset.js';
+export { formatProblem, MAX_LISTED_PROBLEMS } from './problems.js';
+export type { Problem } from './problems.js';
+export { LabelEncoder } from './labels.js';
+export type { HeadVocabulary, LabelEncoderJson } from './labels.js';
+export {
+  DEFAULT_MAX_PIXELS,
+  MAX_INPUT_SIZE,
+  defaultPreprocessing,
+  normalisePixels,
+  parsePreprocessing,
+  preprocessingKey,
+} from './preprocessing.js';
+export type { Preprocessing, Scaling } from './preprocessing.js';
+export { decodeImage, decodeImageRgb, decodeOriented } from './decode.js';
+export type { DecodeOrientedOptions, RgbImage } from './decode.js';
+export { createRng, deriveSeed, shuffleInPlace } from './rng.js';
+export { stratifiedSplit } from './split.js';
+export type { SplitOptions, SplitResult } from './split.js';
+export { compareCodePoints } from './compare.js';
+export { ImageCache } from './image-cache.js';
+export { batches, checkImages } from './batches.js';
+export type { Batch, BatchOptions, CheckImagesOptions, ImageProblem } from './batches.js';
