@@ -1,0 +1,110 @@
+// Training and inference throughput of the reference two-head network on the
+// wasm backend with polyhead's kernels (see /work/shared/bench/README.md for
+// the network and the figures of other frameworks).
+//
+//   pnpm --filter @polyhead/model build
+//   node packages/model/bench/wasm-step.mjs [--size 32] [--batch 64] [--steps 10]
+//        [--warmup 2] [--profile 0|1] [--stock 0|1]
+//
+// --stock 1 skips polyhead's kernels (then only models without convolution
+// gradients train); --profile 1 prints the kernels that take a step's time.
+// Prints one JSON line per measurement.
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+
+import { initBackend } from '../dist/backend/index.js';
+
+function options(argv) {
+  const o = { size: 32, batch: 64, steps: 10, warmup: 2, profile: 0, stock: 0 };
+  for (let i = 0; i < argv.length; i += 2) {
+    const key = argv[i].replace(/^--/, '');
+    if (!(key in o)) throw new Error(`unknown option ${argv[i]}`);
+    o[key] = Number(argv[i + 1]);
+  }
+  return o;
+}
+
+function referenceModel(size) {
+  const input = tf.input({ shape: [size, size, 3] });
+  const conv = (filters) => tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same', activation: 'relu' });
+  let h = conv(32).apply(input);
+  h = tf.layers.batchNormalization().apply(h);
+  h = tf.layers.maxPooling2d({ poolSize: 2 }).apply(h);
+  h = conv(64).apply(h);
+  h = tf.layers.maxPooling2d({ poolSize: 2 }).apply(h);
+  h = conv(128).apply(h);
+  h = tf.layers.globalAveragePooling2d({}).apply(h);
+  const type = tf.layers.dense({ units: 10, activation: 'softmax', name: 'type' }).apply(h);
+  const color = tf.layers.dense({ units: 8, activation: 'softmax', name: 'color' }).apply(h);
+  const model = tf.model({ inputs: input, outputs: [type, color] });
+  model.compile({
+    optimizer: tf.train.adam(1e-3),
+    loss: { type: 'categoricalCrossentropy', color: 'categoricalCrossentropy' },
+  });
+  return model;
+}
+
+async function profile(what, f) {
+  const info = await tf.profile(f);
+  const byName = new Map();
+  for (const k of info.kernels) {
+    const e = byName.get(k.name) ?? { ms: 0, calls: 0 };
+    e.ms += k.kernelTimeMs;
+    e.calls += 1;
+    byName.set(k.name, e);
+  }
+  const top = [...byName].sort((p, q) => q[1].ms - p[1].ms).slice(0, 12);
+  console.log(JSON.stringify({ profile: what, top: top.map(([n, e]) => `${n} ${e.ms.toFixed(1)}ms/${e.calls}`) }));
+}
+
+async function main() {
+  const o = options(process.argv.slice(2));
+  if (o.stock) await tf.setBackend('wasm');
+  else await initBackend('wasm');
+  const model = referenceModel(o.size);
+  const x = tf.randomUniform([o.batch, o.size, o.size, 3], 0, 1, 'float32', 1);
+  const oneHot = (k, seed) => tf.tidy(() => tf.oneHot(tf.randomUniform([o.batch], 0, k, 'int32', seed), k).toFloat());
+  const ys = [oneHot(10, 2), oneHot(8, 3)];
+  const step = () => model.trainOnBatch(x, ys);
+  const predict = async () => {
+    const outs = model.predictOnBatch(x);
+    await Promise.all(outs.map((t) => t.data()));
+    tf.dispose(outs);
+  };
+
+  for (let i = 0; i < o.warmup; i++) await step();
+  if (o.profile) {
+    await profile('train_step', step);
+    await profile('infer_batch', predict);
+  }
+  const before = { tensors: tf.memory().numTensors, dataIds: tf.backend().numDataIds() };
+  let t0 = performance.now();
+  for (let i = 0; i < o.steps; i++) await step();
+  const trainS = (performance.now() - t0) / 1000;
+  const growth = {
+    tensors: tf.memory().numTensors - before.tensors,
+    dataIds: tf.backend().numDataIds() - before.dataIds,
+  };
+
+  for (let i = 0; i < o.warmup; i++) await predict();
+  t0 = performance.now();
+  for (let i = 0; i < o.steps; i++) await predict();
+  const inferS = (performance.now() - t0) / 1000;
+
+  console.log(
+    JSON.stringify({
+      backend: tf.getBackend(),
+      kernels: o.stock ? 'stock' : 'polyhead',
+      size: o.size,
+      batch: o.batch,
+      train_img_s: Number(((o.steps * o.batch) / trainS).toFixed(1)),
+      infer_img_s: Number(((o.steps * o.batch) / inferS).toFixed(1)),
+      train_growth: growth,
+    }),
+  );
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,81 @@
+/**
+ * Registers polyhead's training kernels on the TensorFlow.js wasm backend:
+ * gradients it lacks (convolution filter, depthwise convolution) and faster
+ * versions of kernels that dominate a training step.
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+
+import { makeBatchMatMul } from './batch-mat-mul.js';
+import { conv2dBackpropFilter } from './conv2d-backprop-filter.js';
+import { makeConv2dBackpropInput } from './conv2d-backprop-input.js';
+import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise-backprop.js';
+import { makeMaxPoolGrad } from './max-pool-grad.js';
+import { makeReduce } from './reduce.js';
+import { makeTile } from './tile.js';
+import { type KernelArgs, type WasmKernelFunc, asWasm } from './wasm-heap.js';
+
+/** Kernels that `registerWasmKernels` adds to, or replaces on, the wasm backend. */
+export const WASM_KERNEL_NAMES = [
+  'Conv2DBackpropFilter',
+  'Conv2DBackpropInput',
+  'DepthwiseConv2dNativeBackpropFilter',
+  'DepthwiseConv2dNativeBackpropInput',
+  'MaxPoolGrad',
+  'Tile',
+  'Sum',
+  'Mean',
+  'BatchMatMul',
+] as const;
+
+type Factory = (original: WasmKernelFunc | undefined) => WasmKernelFunc;
+
+const factories: Record<(typeof WASM_KERNEL_NAMES)[number], Factory> = {
+  Conv2DBackpropFilter: () => conv2dBackpropFilter,
+  Conv2DBackpropInput: makeConv2dBackpropInput,
+  DepthwiseConv2dNativeBackpropFilter: () => depthwiseBackpropFilter,
+  DepthwiseConv2dNativeBackpropInput: () => depthwiseBackpropInput,
+  MaxPoolGrad: makeMaxPoolGrad,
+  Tile: makeTile,
+  Sum: (original) => makeReduce(false, original),
+  Mean: (original) => makeReduce(true, original),
+  BatchMatMul: (original) => {
+    if (original === undefined) throw new Error('wasm backend has no BatchMatMul kernel');
+    return makeBatchMatMul(original);
+  },
+};
+
+let registered = false;
+
+function wrap(func: WasmKernelFunc): tf.KernelFunc {
+  return ({ inputs, attrs, backend }) =>
+    func({ inputs: inputs as KernelArgs['inputs'], attrs, backend: asWasm(backend) });
+}
+
+/**
+ * Registers the kernels in {@link WASM_KERNEL_NAMES} on the `wasm` backend.
+ * Replaced kernels keep the backend's setup and dispose hooks, and their
+ * original function serves the cases the replacement does not handle. Call it
+ * before `tf.setBackend('wasm')`; later calls do nothing.
+ *
+ * @example
+ * registerWasmKernels();
+ * await tf.setBackend('wasm');
+ */
+export function registerWasmKernels(): void {
+  if (registered) return;
+  registered = true;
+  for (const name of WASM_KERNEL_NAMES) {
+    const existing = tf.getKernel(name, 'wasm');
+    const original = existing?.kernelFunc as unknown as WasmKernelFunc | undefined;
+    if (existing !== undefined) tf.unregisterKernel(name, 'wasm');
+    const config: tf.KernelConfig = {
+      kernelName: name,
+      backendName: 'wasm',
+      kernelFunc: wrap(factories[name](original)),
+    };
+    if (existing?.setupFunc !== undefined) config.setupFunc = existing.setupFunc;
+    if (existing?.disposeFunc !== undefined) config.disposeFunc = existing.disposeFunc;
+    tf.registerKernel(config);
+  }
+}
