@@ -26,7 +26,9 @@ beforeAll(async () => {
   ({ dir, remove } = await makeTempDir());
   const rows = ['image,color,type'];
   for (let i = 0; i < COUNT; i++) {
-    await rawImage(3, 3, 3, () => colourOf(i)).png().toFile(path.join(dir, `s${i}.png`));
+    await rawImage(3, 3, 3, () => colourOf(i))
+      .png()
+      .toFile(path.join(dir, `s${i}.png`));
     rows.push(`s${i}.png,${i % 2 ? 'red' : 'blue'},${i % 3 ? 'circle' : ''}`);
   }
   await writeFile(path.join(dir, 'labels.csv'), `${rows.join('\n')}\n`);
@@ -121,7 +123,9 @@ describe('batches', () => {
   });
 
   it('should reject a batch size below 1 and an index out of range', async () => {
-    await expect(collect(all, { batchSize: 0 })).rejects.toThrow(/batchSize 0: expected an integer/);
+    await expect(collect(all, { batchSize: 0 })).rejects.toThrow(
+      /batchSize 0: expected an integer/,
+    );
     await expect(collect([0, COUNT])).rejects.toThrow(/Sample index 10 is out of range/);
   });
 });
@@ -150,7 +154,9 @@ describe('batches and checkImages with a broken image', () => {
     );
     expect(error).toBeInstanceOf(ImageError);
     expect((error as ImageError).code).toBe('IMAGE_CORRUPT');
-    expect((error as ImageError).message).toMatch(/broken\.csv:3: .*cut\.jpg is a truncated or corrupt/);
+    expect((error as ImageError).message).toMatch(
+      /broken\.csv:3: .*cut\.jpg is a truncated or corrupt/,
+    );
   });
 
   it('should list every image that fails to decode with its source', async () => {

@@ -107,7 +107,7 @@ export interface CheckImagesOptions {
  *
  * @example
  * const bad = await checkImages(dataset.samples, pre);
- * for (const { source, error } of bad) console.error(`${source.file}:${source.line}: ${error.message}`);
+ * for (const { source, error } of bad) report(`${source.file}:${source.line}`, error.message);
  */
 export async function checkImages(
   samples: Sample[],

@@ -80,7 +80,12 @@ describe.each([
       const encoder = LabelEncoder.fit(dataset);
       expect(encoder.heads[0]).toEqual({ name: 'color', labels: ['blue', 'red'] });
       const labels = encoder.encode(dataset);
-      const opts = { batchSize: 4, shuffle: false, seed: 0, pre: defaultPreprocessing({ size: 8 }) };
+      const opts = {
+        batchSize: 4,
+        shuffle: false,
+        seed: 0,
+        pre: defaultPreprocessing({ size: 8 }),
+      };
       const first = await batches(dataset.samples, labels, [0, 1, 2, 3], opts).next();
       expect(first.value?.indices).toEqual([0, 1, 2, 3]);
       expect([...first.value!.labels[0]!]).toEqual([-1, -1, -1, -1]);
@@ -96,29 +101,38 @@ describe.each([
       ['orient8.jpg', [30, 40], { topLeft: BLUE, bottomLeft: RED }],
     ];
 
-    it.each(cases)('should decode %s to its displayed size and colours', async (file, size, colours) => {
-      const image = await decodeOriented(at('F08', file));
-      expect([image.width, image.height]).toEqual(size);
-      const [w, h] = size;
-      const corners: Record<string, [number, number]> = {
-        topLeft: [1, 1],
-        topRight: [w - 2, 1],
-        bottomLeft: [1, h - 2],
-      };
-      for (const [corner, colour] of Object.entries(colours)) {
-        expectPixel(image, ...corners[corner]!, colour, 8);
-      }
-    });
+    it.each(cases)(
+      'should decode %s to its displayed size and colours',
+      async (file, size, colours) => {
+        const image = await decodeOriented(at('F08', file));
+        expect([image.width, image.height]).toEqual(size);
+        const [w, h] = size;
+        const corners: Record<string, [number, number]> = {
+          topLeft: [1, 1],
+          topRight: [w - 2, 1],
+          bottomLeft: [1, h - 2],
+        };
+        for (const [corner, colour] of Object.entries(colours)) {
+          expectPixel(image, ...corners[corner]!, colour, 8);
+        }
+      },
+    );
 
     it('should orient before resizing so orient6 is red on top after a square resize', async () => {
-      const image = await decodeImageRgb(at('F08', 'orient6.jpg'), defaultPreprocessing({ size: 8 }));
+      const image = await decodeImageRgb(
+        at('F08', 'orient6.jpg'),
+        defaultPreprocessing({ size: 8 }),
+      );
       expectPixel(image, 4, 1, RED, 8);
       expectPixel(image, 4, 6, BLUE, 8);
     });
 
     it('should give the same tensor from a CSV row as from the uploaded bytes', async () => {
       const pre = defaultPreprocessing({ size: 16 });
-      const [fromCsv] = await viaBatches(await manifest('f08.csv', [at('F08', 'orient6.jpg')]), pre);
+      const [fromCsv] = await viaBatches(
+        await manifest('f08.csv', [at('F08', 'orient6.jpg')]),
+        pre,
+      );
       const fromUpload = await decodeImage(await readFile(at('F08', 'orient6.jpg')), pre);
       expect(fromCsv).toEqual(fromUpload);
     });
@@ -126,7 +140,8 @@ describe.each([
 
   describe.skipIf(!present)('F09 grey, alpha and palette images', () => {
     const left = (image: Pixels, colour: Rgb, tolerance = 0) => {
-      for (let y = 0; y < 8; y++) for (let x = 0; x < 4; x++) expectPixel(image, x, y, colour, tolerance);
+      for (let y = 0; y < 8; y++)
+        for (let x = 0; x < 4; x++) expectPixel(image, x, y, colour, tolerance);
     };
     const right = (image: Pixels, colour: Rgb) => {
       for (let y = 0; y < 8; y++) for (let x = 4; x < 8; x++) expectPixel(image, x, y, colour);
@@ -149,13 +164,24 @@ describe.each([
     });
 
     it('should use a configured background for transparent pixels', async () => {
-      const image = await decodeOriented(at('F09', 'rgba_hidden_green.png'), { background: [0, 0, 0] });
+      const image = await decodeOriented(at('F09', 'rgba_hidden_green.png'), {
+        background: [0, 0, 0],
+      });
       right(image, [0, 0, 0]);
     });
 
     it('should batch a CSV mixing these files with an RGB PNG without shape errors', async () => {
-      const files = ['gray_L.png', 'gray.jpg', 'gray_alpha_LA.png', 'rgba_hidden_green.png', 'palette_trns.png'];
-      const csv = await manifest('f09.csv', [...files.map((f) => at('F09', f)), at('F14', 'probe4x4.png')]);
+      const files = [
+        'gray_L.png',
+        'gray.jpg',
+        'gray_alpha_LA.png',
+        'rgba_hidden_green.png',
+        'palette_trns.png',
+      ];
+      const csv = await manifest('f09.csv', [
+        ...files.map((f) => at('F09', f)),
+        at('F14', 'probe4x4.png'),
+      ]);
       const xs = await viaBatches(csv, defaultPreprocessing({ size: 8 }));
       expect(xs.map((x) => x.length)).toEqual([3 * 8 * 8 * 3, 3 * 8 * 8 * 3]);
     });
@@ -166,16 +192,23 @@ describe.each([
 
     it('should refuse the bomb from its header with its dimensions, then decode a normal image', async () => {
       const started = performance.now();
-      const error = await rejection(decodeImage(await readFile(at('F11', 'bomb_20000x20000.png')), pre));
+      const error = await rejection(
+        decodeImage(await readFile(at('F11', 'bomb_20000x20000.png')), pre),
+      );
       expect(performance.now() - started).toBeLessThan(2000);
       expect(error.code).toBe('IMAGE_TOO_LARGE');
       expect(error.details).toMatchObject({ width: 20000, height: 20000, limit: pre.maxPixels });
       expect(error.message).toMatch(/^Image is 20000×20000 = 400000000 pixels \(png\)/);
-      await expect(decodeImage(at('F11', 'normal_64x64.png'), pre)).resolves.toHaveLength(32 * 32 * 3);
+      await expect(decodeImage(at('F11', 'normal_64x64.png'), pre)).resolves.toHaveLength(
+        32 * 32 * 3,
+      );
     });
 
     it('should report the bomb with file, line and dimensions when checking a CSV', async () => {
-      const csv = await manifest('f11.csv', [at('F11', 'normal_64x64.png'), at('F11', 'bomb_20000x20000.png')]);
+      const csv = await manifest('f11.csv', [
+        at('F11', 'normal_64x64.png'),
+        at('F11', 'bomb_20000x20000.png'),
+      ]);
       const dataset = await readCsvManifest(csv);
       const [problem, ...rest] = await checkImages(dataset.samples, pre);
       expect(rest).toEqual([]);
@@ -197,7 +230,10 @@ describe.each([
     });
 
     it('should report the truncated file with its CSV line when checking a manifest', async () => {
-      const csv = await manifest('f12.csv', ['clean.jpg', 'truncated_60pct.jpg', 'trailing_junk.jpg'].map((f) => at('F12', f)));
+      const csv = await manifest(
+        'f12.csv',
+        ['clean.jpg', 'truncated_60pct.jpg', 'trailing_junk.jpg'].map((f) => at('F12', f)),
+      );
       const problems = await checkImages((await readCsvManifest(csv)).samples, pre);
       expect(problems.map((p) => [p.source.line, p.error.code])).toEqual([[3, 'IMAGE_CORRUPT']]);
     });
@@ -216,7 +252,8 @@ describe.each([
   describe.skipIf(!present)('F14 probe normalisation', () => {
     const probe = () => at('F14', 'probe4x4.png');
     /** Channel c of the pixel at row y, column x of a 4×4 HWC tensor. */
-    const value = (x: Float32Array, row: number, col: number, c: number) => x[(row * 4 + col) * 3 + c]!;
+    const value = (x: Float32Array, row: number, col: number, c: number) =>
+      x[(row * 4 + col) * 3 + c]!;
 
     it('should give 128/255 on row 2 and red in channel 0 with unit scaling', async () => {
       const x = await decodeImage(probe(), defaultPreprocessing({ size: 4, kernel: 'nearest' }));

@@ -156,7 +156,9 @@ describe('readCsvManifest', () => {
   });
 
   it('should select and order label columns when heads are given', async () => {
-    const file = await csv('image,color,type,size\nimages/a.png,red,circle,big\nimages/b.png,blue,,\n');
+    const file = await csv(
+      'image,color,type,size\nimages/a.png,red,circle,big\nimages/b.png,blue,,\n',
+    );
     const dataset = await readCsvManifest(file, { heads: ['type', 'color'] });
     expect(dataset.heads).toEqual(['type', 'color']);
     expect(dataset.samples.map((s) => s.labels)).toEqual([

@@ -123,7 +123,8 @@ function parseCsv(csvPath: string, bytes: Buffer): CsvRecord[] {
       skip_empty_lines: true,
     }) as unknown as ParsedRecord[];
   } catch (error) {
-    const line = error instanceof CsvError ? (error as CsvError & { lines?: number }).lines : undefined;
+    const line =
+      error instanceof CsvError ? (error as CsvError & { lines?: number }).lines : undefined;
     const where = line === undefined ? csvPath : `${csvPath}:${line}`;
     const why = error instanceof Error ? error.message : String(error);
     throw new DataError(

@@ -91,17 +91,24 @@ describe('decodeOriented', () => {
   });
 
   it('should flatten onto the background given when one is configured', async () => {
-    const png = await rawImage(2, 1, 4, () => [...GREEN, 0]).png().toBuffer();
+    const png = await rawImage(2, 1, 4, () => [...GREEN, 0])
+      .png()
+      .toBuffer();
     expectEveryPixel(await decodeOriented(png, { background: [10, 20, 30] }), [10, 20, 30]);
   });
 
   it('should blend half-transparent pixels with the background', async () => {
-    const png = await rawImage(1, 1, 4, () => [0, 0, 0, 128]).png().toBuffer();
+    const png = await rawImage(1, 1, 4, () => [0, 0, 0, 128])
+      .png()
+      .toBuffer();
     expectPixel(await decodeOriented(png), 0, 0, [127, 127, 127], 1);
   });
 
   it('should give three equal channels when the PNG is greyscale', async () => {
-    const png = await rawImage(8, 8, 1, () => [200]).toColourspace('b-w').png().toBuffer();
+    const png = await rawImage(8, 8, 1, () => [200])
+      .toColourspace('b-w')
+      .png()
+      .toBuffer();
     const meta = await sharp(png).metadata();
     expect([meta.space, meta.channels]).toEqual(['b-w', 1]);
     const image = await decodeOriented(png);
@@ -132,7 +139,10 @@ describe('decodeOriented', () => {
   });
 
   it('should reduce 16-bit samples to 8 bits when the PNG is 16-bit', async () => {
-    const png = await rawImage(2, 2, 3, () => [128, 64, 0]).toColourspace('rgb16').png().toBuffer();
+    const png = await rawImage(2, 2, 3, () => [128, 64, 0])
+      .toColourspace('rgb16')
+      .png()
+      .toBuffer();
     expect((await sharp(png).metadata()).depth).toBe('ushort');
     const image = await decodeOriented(png);
     expect(image.data.length).toBe(2 * 2 * 3);
@@ -140,7 +150,10 @@ describe('decodeOriented', () => {
   });
 
   it('should convert to three-channel sRGB when the JPEG is CMYK', async () => {
-    const jpeg = await rawImage(8, 8, 3, () => RED).toColourspace('cmyk').jpeg().toBuffer();
+    const jpeg = await rawImage(8, 8, 3, () => RED)
+      .toColourspace('cmyk')
+      .jpeg()
+      .toBuffer();
     const meta = await sharp(jpeg).metadata();
     expect([meta.space, meta.channels]).toEqual(['cmyk', 4]);
     const image = await decodeOriented(jpeg);
@@ -201,7 +214,9 @@ describe('decodeImageRgb', () => {
   it('should crop the centre when resize is cover', async () => {
     // 8×2: red, red, red, green, green, blue, blue, blue; cover keeps the middle 2×2.
     const colours = [RED, RED, RED, GREEN, GREEN, BLUE, BLUE, BLUE];
-    const png = await rawImage(8, 2, 3, (x) => colours[x]!).png().toBuffer();
+    const png = await rawImage(8, 2, 3, (x) => colours[x]!)
+      .png()
+      .toBuffer();
     const image = await decodeImageRgb(png, { ...pre, size: 2, resize: 'cover' });
     expectEveryPixel(image, GREEN);
   });
@@ -223,14 +238,19 @@ describe('decodeImageRgb', () => {
     const bytes = await noiseImage(16, 12).jpeg().toBuffer();
     await writeFile(file, bytes);
     const fromPath = await decodeImageRgb(file, defaultPreprocessing({ size: 8 }));
-    const fromBytes = await decodeImageRgb(new Uint8Array(bytes), defaultPreprocessing({ size: 8 }));
+    const fromBytes = await decodeImageRgb(
+      new Uint8Array(bytes),
+      defaultPreprocessing({ size: 8 }),
+    );
     expect(Buffer.from(fromPath.data).equals(Buffer.from(fromBytes.data))).toBe(true);
   });
 });
 
 describe('decodeImage', () => {
   it('should return size×size×3 scaled floats when decoding succeeds', async () => {
-    const png = await rawImage(3, 3, 3, () => [255, 0, 128]).png().toBuffer();
+    const png = await rawImage(3, 3, 3, () => [255, 0, 128])
+      .png()
+      .toBuffer();
     const x = await decodeImage(png, defaultPreprocessing({ size: 5, scaling: 'symmetric' }));
     expect(x).toBeInstanceOf(Float32Array);
     expect(x.length).toBe(5 * 5 * 3);

@@ -147,9 +147,13 @@ async function readSource(input: string | Uint8Array): Promise<Source> {
 }
 
 function emptyError(where: string, details: Record<string, unknown>): ImageError {
-  return new ImageError('IMAGE_EMPTY', `${capital(where)} is empty (0 bytes); expected ${EXPECTED}`, {
-    details: { ...details, bytes: 0 },
-  });
+  return new ImageError(
+    'IMAGE_EMPTY',
+    `${capital(where)} is empty (0 bytes); expected ${EXPECTED}`,
+    {
+      details: { ...details, bytes: 0 },
+    },
+  );
 }
 
 /** Reads the header only: format, dimensions. Refuses oversized images before any decoding. */
@@ -170,7 +174,10 @@ async function readHeader(source: Source, maxPixels: number): Promise<Metadata> 
     );
   }
   const format = meta.format === 'heif' ? `heif/${meta.compression ?? 'unknown'}` : meta.format;
-  if (!ACCEPTED_FORMATS.has(meta.format) || (meta.format === 'heif' && meta.compression !== 'av1')) {
+  if (
+    !ACCEPTED_FORMATS.has(meta.format) ||
+    (meta.format === 'heif' && meta.compression !== 'av1')
+  ) {
     throw new ImageError(
       'IMAGE_UNREADABLE',
       `${capital(where)} is ${format}, which polyhead does not decode; expected ${EXPECTED}`,

@@ -35,9 +35,21 @@ describe('readFolderDataset', () => {
     expect(dataset.heads).toEqual(['color', 'type']);
     expect(dataset.origin).toBe(dir);
     expect(dataset.samples).toEqual([
-      { path: path.join(dir, 'blue_shirt/1.webp'), labels: ['blue', 'shirt'], source: { file: path.join(dir, 'blue_shirt/1.webp') } },
-      { path: path.join(dir, 'red_jeans/a.png'), labels: ['red', 'jeans'], source: { file: path.join(dir, 'red_jeans/a.png') } },
-      { path: path.join(dir, 'red_jeans/b.JPG'), labels: ['red', 'jeans'], source: { file: path.join(dir, 'red_jeans/b.JPG') } },
+      {
+        path: path.join(dir, 'blue_shirt/1.webp'),
+        labels: ['blue', 'shirt'],
+        source: { file: path.join(dir, 'blue_shirt/1.webp') },
+      },
+      {
+        path: path.join(dir, 'red_jeans/a.png'),
+        labels: ['red', 'jeans'],
+        source: { file: path.join(dir, 'red_jeans/a.png') },
+      },
+      {
+        path: path.join(dir, 'red_jeans/b.JPG'),
+        labels: ['red', 'jeans'],
+        source: { file: path.join(dir, 'red_jeans/b.JPG') },
+      },
     ]);
   });
 

@@ -76,7 +76,13 @@ describe('LabelEncoder', () => {
 
   it('should name file, line, head and value and list known labels when a label is unknown', () => {
     const encoder = LabelEncoder.fit(training);
-    const val = dataset(['color', 'type'], [['red', 'circle'], ['purple', 'square']]);
+    const val = dataset(
+      ['color', 'type'],
+      [
+        ['red', 'circle'],
+        ['purple', 'square'],
+      ],
+    );
     const error = thrown(() => encoder.encode(val));
     expect(error.code).toBe('DATA_UNKNOWN_LABEL');
     expect(error.message).toContain(
@@ -111,7 +117,15 @@ describe('LabelEncoder', () => {
     [{ heads: [{ name: '', labels: ['a'] }] }, /heads\[0\]\.name/],
     [{ heads: [{ name: 'c', labels: ['a', 'a'] }] }, /each label once/],
     [{ heads: [{ name: 'c', labels: ['a', 3] }] }, /heads\[0\]\.labels\[1\]/],
-    [{ heads: [{ name: 'c', labels: ['a'] }, { name: 'c', labels: ['b'] }] }, /appears twice/],
+    [
+      {
+        heads: [
+          { name: 'c', labels: ['a'] },
+          { name: 'c', labels: ['b'] },
+        ],
+      },
+      /appears twice/,
+    ],
   ])('should reject %j when loading from JSON', (json, message) => {
     const error = thrown(() => LabelEncoder.fromJSON(json));
     expect(error.code).toBe('DATA_BAD_LABELS');

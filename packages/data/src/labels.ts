@@ -67,7 +67,11 @@ export class LabelEncoder {
     const fail = (what: string): never => {
       throw new DataError('DATA_BAD_LABELS', `Invalid label encoder: ${what}`);
     };
-    if (typeof json !== 'object' || json === null || !Array.isArray((json as LabelEncoderJson).heads)) {
+    if (
+      typeof json !== 'object' ||
+      json === null ||
+      !Array.isArray((json as LabelEncoderJson).heads)
+    ) {
       return fail('expected an object with a "heads" array');
     }
     const heads = (json as { heads: unknown[] }).heads;
@@ -75,8 +79,10 @@ export class LabelEncoder {
     const names = new Set<string>();
     heads.forEach((head, h) => {
       const { name, labels } = (head ?? {}) as Partial<HeadVocabulary>;
-      if (typeof name !== 'string' || name === '') fail(`heads[${h}].name: expected a non-empty string`);
-      if (names.has(name!)) fail(`heads[${h}].name: "${name}" appears twice; expected unique heads`);
+      if (typeof name !== 'string' || name === '')
+        fail(`heads[${h}].name: expected a non-empty string`);
+      if (names.has(name!))
+        fail(`heads[${h}].name: "${name}" appears twice; expected unique heads`);
       names.add(name!);
       if (!Array.isArray(labels) || labels.length === 0) {
         fail(`heads[${h}].labels (${name}): expected a non-empty array of strings`);
@@ -153,7 +159,9 @@ export class LabelEncoder {
   #vocabulary(head: number): HeadVocabulary {
     const vocabulary = this.heads[head];
     if (vocabulary === undefined) {
-      throw new RangeError(`Head index ${head} is out of range; expected 0..${this.heads.length - 1}`);
+      throw new RangeError(
+        `Head index ${head} is out of range; expected 0..${this.heads.length - 1}`,
+      );
     }
     return vocabulary;
   }

@@ -22,7 +22,12 @@ describe('defaultPreprocessing', () => {
 
   it('should keep the fields given when they are valid', () => {
     const pre = defaultPreprocessing({ size: 96, kernel: 'nearest', scaling: 'symmetric' });
-    expect([pre.size, pre.kernel, pre.scaling, pre.resize]).toEqual([96, 'nearest', 'symmetric', 'stretch']);
+    expect([pre.size, pre.kernel, pre.scaling, pre.resize]).toEqual([
+      96,
+      'nearest',
+      'symmetric',
+      'stretch',
+    ]);
   });
 
   it.each([
@@ -44,7 +49,9 @@ describe('defaultPreprocessing', () => {
 
 describe('parsePreprocessing', () => {
   it('should round-trip through JSON when the value came from defaultPreprocessing', () => {
-    const pre = defaultPreprocessing({ scaling: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] } });
+    const pre = defaultPreprocessing({
+      scaling: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+    });
     expect(parsePreprocessing(JSON.parse(JSON.stringify(pre)))).toEqual(pre);
   });
 

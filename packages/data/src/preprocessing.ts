@@ -2,9 +2,7 @@ import { DataError } from './errors.js';
 
 /** How the three channels are scaled after decoding. */
 export type Scaling =
-  | 'unit'
-  | 'symmetric'
-  | { mean: [number, number, number]; std: [number, number, number] };
+  'unit' | 'symmetric' | { mean: [number, number, number]; std: [number, number, number] };
 
 /**
  * Everything that decides the pixels a model sees. A model artifact records one of these, and
@@ -21,8 +19,8 @@ export interface Preprocessing {
   /** Resampling kernel. Default `lanczos3`. */
   kernel: 'lanczos3' | 'cubic' | 'linear' | 'nearest';
   /**
-   * `unit`: x/255 → [0, 1] (default). `symmetric`: x/127.5 − 1 → [−1, 1]. `{mean, std}`: per
-   * channel (x/255 − mean) / std, with mean and std given on 0..1 values.
+   * `unit`: x/255 → [0, 1] (default). `symmetric`: x/127.5 − 1 → [−1, 1].
+   * `{mean, std}`: per channel (x/255 − mean) / std, with mean and std on 0..1 values.
    */
   scaling: Scaling;
   /** RGB colour that alpha is flattened onto, and that `contain` pads with. Default white. */

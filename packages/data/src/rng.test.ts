@@ -37,7 +37,10 @@ describe('shuffleInPlace', () => {
     expect(shuffled).toBe(items);
     expect([...shuffled].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect(shuffled).not.toEqual(Array.from({ length: 20 }, (_, i) => i));
-    const again = shuffleInPlace(Array.from({ length: 20 }, (_, i) => i), createRng(3));
+    const again = shuffleInPlace(
+      Array.from({ length: 20 }, (_, i) => i),
+      createRng(3),
+    );
     expect(again).toEqual(shuffled);
   });
 });

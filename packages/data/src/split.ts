@@ -56,10 +56,7 @@ export function stratifiedSplit(keys: string[], opts: SplitOptions): SplitResult
   let spare = Math.round(keys.length * valFraction) - strata.reduce((sum, s) => sum + s.val, 0);
   const candidates = strata
     .filter((s) => s.val < s.cap)
-    .sort(
-      (a, b) =>
-        Number(b.val === 0) - Number(a.val === 0) || b.rest - a.rest || b.tie - a.tie,
-    );
+    .sort((a, b) => Number(b.val === 0) - Number(a.val === 0) || b.rest - a.rest || b.tie - a.tie);
   for (const stratum of candidates) {
     if (spare <= 0) break;
     stratum.val += 1;

@@ -26,7 +26,13 @@ export function expectRgbNear(actual: Rgb, expected: Rgb, tolerance: number, wha
 }
 
 /** Asserts the pixel at (x, y) is within `tolerance` of `expected`. */
-export function expectPixel(image: Pixels, x: number, y: number, expected: Rgb, tolerance = 0): void {
+export function expectPixel(
+  image: Pixels,
+  x: number,
+  y: number,
+  expected: Rgb,
+  tolerance = 0,
+): void {
   expectRgbNear(pixelAt(image, x, y), expected, tolerance, `pixel (${x},${y})`);
 }
 
