@@ -1,1 +1,11 @@
-export {};
+export { createApp, DEFAULT_MAX_BODY_BYTES } from './app.js';
+export type { ServerOptions } from './app.js';
+export { startServer } from './server.js';
+export type { RunningServer, StartServerOptions } from './server.js';
+export { ApiError, toApiError } from './errors.js';
+export type { ApiErrorCode, ErrorBody } from './errors.js';
+export { describeModel } from './model-info.js';
+export type { ModelInfo } from './model-info.js';
+export type { PredictResult } from './predict-route.js';
+export { requestLogger } from './request-logger.js';
+export type { PrintFn, RequestLoggerOptions } from './request-logger.js';

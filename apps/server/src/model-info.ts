@@ -1,0 +1,31 @@
+import type { Preprocessing } from '@polyhead/data';
+import type { BackboneSpec, ModelMeta } from '@polyhead/model';
+
+/** The answer of `GET /v1/model`. */
+export interface ModelInfo {
+  /** Every head with its vocabulary in output order. */
+  heads: { name: string; labels: string[] }[];
+  /** Side of the square input, in pixels. */
+  inputSize: number;
+  /** How images are decoded before the model sees them. */
+  preprocessing: Preprocessing;
+  backbone: BackboneSpec;
+  /** Metrics recorded at training time; `val` holds the validation ones. */
+  metrics: Record<string, unknown>;
+  createdAt: string;
+  versions: Record<string, string>;
+}
+
+/** Describes a loaded model for clients: what it answers and how it was trained. */
+export function describeModel(meta: ModelMeta): ModelInfo {
+  const { network } = meta;
+  return {
+    heads: network.heads.map((head) => ({ name: head.name, labels: [...head.labels] })),
+    inputSize: network.inputSize,
+    preprocessing: meta.preprocessing,
+    backbone: network.backbone,
+    metrics: meta.metrics ?? {},
+    createdAt: meta.createdAt,
+    versions: meta.versions,
+  };
+}
