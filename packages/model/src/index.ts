@@ -1,1 +1,13 @@
-export {};
+export { tf } from './tf.js';
+export * from './spec.js';
+export * from './backbone/small-cnn.js';
+export * from './heads/softmax-head.js';
+export * from './network.js';
+export * from './loss.js';
+export * from './metrics.js';
+export * from './train/adam.js';
+export * from './train/trainer.js';
+export * from './io/model-dir.js';
+export * from './predictor.js';
+export * from './pipeline/train-on-dataset.js';
+export * from './backend/index.js';

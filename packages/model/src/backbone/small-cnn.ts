@@ -1,0 +1,74 @@
+import { tf } from '../tf.js';
+import type { SmallCnnSpec } from '../spec.js';
+
+/** Arguments of {@link buildSmallCnn}. */
+export interface SmallCnnArgs {
+  /** Filters of the first block; each later block doubles it. Default 32. */
+  width?: number;
+  /** Number of conv blocks. Default 4. */
+  depth?: number;
+  /** Dropout on the pooled features. Default 0. */
+  dropout?: number;
+}
+
+/** Fills in the defaults of a small-CNN spec and checks its ranges. */
+export function smallCnnSpec(args: SmallCnnArgs = {}): SmallCnnSpec {
+  const spec: SmallCnnSpec = {
+    kind: 'small-cnn',
+    width: args.width ?? 32,
+    depth: args.depth ?? 4,
+    dropout: args.dropout ?? 0,
+  };
+  if (!Number.isInteger(spec.width) || spec.width < 1) {
+    throw new RangeError(`small-cnn width must be a positive integer, got ${spec.width}`);
+  }
+  if (!Number.isInteger(spec.depth) || spec.depth < 1 || spec.depth > 8) {
+    throw new RangeError(`small-cnn depth must be an integer in 1..8, got ${spec.depth}`);
+  }
+  if (!(spec.dropout >= 0 && spec.dropout < 1)) {
+    throw new RangeError(`small-cnn dropout must be in [0, 1), got ${spec.dropout}`);
+  }
+  return spec;
+}
+
+/**
+ * Applies a small VGG-style backbone to `input`: `depth` blocks of 3x3 conv
+ * (no bias) → BatchNorm → ReLU, each but the last followed by 2x2 max-pooling,
+ * then global average pooling. Returns the pooled feature tensor. With `seed`,
+ * the initial weights are the same on every run.
+ *
+ * @example
+ * const input = tf.input({ shape: [64, 64, 3] });
+ * const features = buildSmallCnn(input, smallCnnSpec({ width: 32, depth: 4 }));
+ */
+export function buildSmallCnn(
+  input: tf.SymbolicTensor,
+  spec: SmallCnnSpec,
+  seed?: number,
+): tf.SymbolicTensor {
+  let h = input;
+  for (let block = 0; block < spec.depth; block++) {
+    const filters = spec.width * 2 ** block;
+    const name = `block${block + 1}`;
+    h = tf.layers
+      .conv2d({
+        filters,
+        kernelSize: 3,
+        padding: 'same',
+        useBias: false,
+        kernelInitializer: tf.initializers.heNormal({ seed: seed === undefined ? undefined : seed + block }),
+        name: `${name}_conv`,
+      })
+      .apply(h) as tf.SymbolicTensor;
+    h = tf.layers.batchNormalization({ momentum: 0.9, name: `${name}_bn` }).apply(h) as tf.SymbolicTensor;
+    h = tf.layers.reLU({ name: `${name}_relu` }).apply(h) as tf.SymbolicTensor;
+    if (block < spec.depth - 1) {
+      h = tf.layers.maxPooling2d({ poolSize: 2, name: `${name}_pool` }).apply(h) as tf.SymbolicTensor;
+    }
+  }
+  h = tf.layers.globalAveragePooling2d({ name: 'features' }).apply(h) as tf.SymbolicTensor;
+  if (spec.dropout > 0) {
+    h = tf.layers.dropout({ rate: spec.dropout, seed, name: 'features_dropout' }).apply(h) as tf.SymbolicTensor;
+  }
+  return h;
+}

@@ -1,0 +1,78 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { balancedClassWeights, countKnown, maskedCrossEntropy } from './loss.js';
+import { tf } from './tf.js';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+function ce(logits: number[], label: number): number {
+  const max = Math.max(...logits);
+  const lse = Math.log(logits.reduce((a, l) => a + Math.exp(l - max), 0)) + max;
+  return lse - logits[label]!;
+}
+
+describe('maskedCrossEntropy', () => {
+  const rows = [
+    [2, 0.5, -1],
+    [0.1, 0.2, 0.3],
+    [-2, 3, 0],
+  ];
+
+  it('should average only over samples whose label is known', () => {
+    const loss = tf.tidy(() =>
+      maskedCrossEntropy(tf.tensor2d(rows), tf.tensor1d([0, -1, 1], 'int32'), 2).dataSync()[0]!,
+    );
+    expect(loss).toBeCloseTo((ce(rows[0]!, 0) + ce(rows[2]!, 1)) / 2, 6);
+  });
+
+  it('should give an unknown-label sample zero gradient', () => {
+    const grad = tf.tidy(() => {
+      const g = tf.grad((l: tf.Tensor) => maskedCrossEntropy(l as tf.Tensor2D, tf.tensor1d([0, -1, 1], 'int32'), 2));
+      return g(tf.tensor2d(rows)).arraySync() as number[][];
+    });
+    expect(grad[1]!.every((g) => g === 0)).toBe(true);
+    expect(Math.abs(grad[0]![0]!)).toBeGreaterThan(0.01);
+  });
+
+  it('should be exactly 0 with zero gradient when no sample has a label', () => {
+    const [value, grad] = tf.tidy(() => {
+      const f = (l: tf.Tensor) => maskedCrossEntropy(l as tf.Tensor2D, tf.tensor1d([-1, -1, -1], 'int32'), 0);
+      const { value, grad } = tf.valueAndGrad(f)(tf.tensor2d(rows));
+      return [value.dataSync()[0]!, Array.from(grad.dataSync())];
+    });
+    expect(value).toBe(0);
+    expect(grad.every((g) => g === 0)).toBe(true);
+  });
+
+  it('should scale each term by the weight of its true class', () => {
+    const loss = tf.tidy(() =>
+      maskedCrossEntropy(tf.tensor2d(rows), tf.tensor1d([0, 2, 1], 'int32'), 3, tf.tensor1d([1, 3, 0.5])).dataSync()[0]!,
+    );
+    const expected = (ce(rows[0]!, 0) * 1 + ce(rows[1]!, 2) * 0.5 + ce(rows[2]!, 1) * 3) / 3;
+    expect(loss).toBeCloseTo(expected, 5);
+  });
+
+  it('should leave no tensors behind', () => {
+    const before = tf.memory().numTensors;
+    const logits = tf.tensor2d(rows);
+    const labels = tf.tensor1d([0, -1, 1], 'int32');
+    for (let i = 0; i < 5; i++) maskedCrossEntropy(logits, labels, 2).dispose();
+    tf.dispose([logits, labels]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('balancedClassWeights', () => {
+  it('should give n / (k * n_c) for 30 red and 6 blue', () => {
+    const labels = Int32Array.from([...new Array(6).fill(0), ...new Array(30).fill(1)]);
+    expect(Array.from(balancedClassWeights(labels, 2))).toEqual([3, 0.6000000238418579]);
+  });
+
+  it('should ignore unknown labels and weigh absent classes 0', () => {
+    const w = balancedClassWeights(Int32Array.from([0, 0, -1, 2]), 3);
+    expect(Array.from(w)).toEqual([0.75, 0, 1.5]);
+    expect(countKnown(Int32Array.from([0, -1, 2, -1]))).toBe(2);
+  });
+});

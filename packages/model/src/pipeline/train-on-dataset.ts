@@ -1,0 +1,265 @@
+import {
+  batches,
+  comboKey,
+  defaultPreprocessing,
+  ImageCache,
+  LabelEncoder,
+  PolyheadError,
+  stratifiedSplit,
+  type Dataset,
+  type Preprocessing,
+  type Sample,
+} from '@polyhead/data';
+
+import type { SmallCnnArgs } from '../backbone/small-cnn.js';
+import { balancedClassWeights } from '../loss.js';
+import { buildNetwork, networkSpec, type Network } from '../network.js';
+import type { ModelMeta } from '../spec.js';
+import { tf } from '../tf.js';
+import { train, type SelectMetric, type TrainCallbacks, type TrainResult } from '../train/trainer.js';
+
+/** Class weights of one head: `balanced` (n / (k · n_c)) or a weight per label name. */
+export type ClassWeightSetting = 'balanced' | Record<string, number>;
+
+/** Settings of {@link trainOnDataset}; every field but `dataset` has a default. */
+export interface TrainOnDatasetOptions {
+  /** Labelled samples (a CSV manifest or a folder, loaded with `loadDataset`). */
+  dataset: Dataset;
+  /** Explicit validation set; without it `valFraction` of `dataset` is split off. */
+  val?: Dataset;
+  /** Share of each label combination held out for validation. Default 0.2. */
+  valFraction?: number;
+  /** Square input side. Default 64. */
+  inputSize?: number;
+  /** Small-CNN backbone settings. */
+  backbone?: SmallCnnArgs;
+  /** Pixel scaling and resize policy; `size` follows `inputSize`. */
+  preprocessing?: Partial<Omit<Preprocessing, 'size'>>;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  weightDecay?: number;
+  /** Seeds the split, the shuffling, the initial weights and augmentation. Default 0. */
+  seed?: number;
+  /** Loss weight per head name; unnamed heads weigh 1. */
+  lossWeights?: Record<string, number>;
+  /** Class weights per head name; unnamed heads get none. */
+  classWeights?: Record<string, ClassWeightSetting>;
+  /** Random horizontal flips of training images. Default true. */
+  flip?: boolean;
+  selectMetric?: SelectMetric;
+  patience?: number;
+  /** Decoded-image cache budget in MiB. Default 1024. */
+  cacheMb?: number;
+  /** Keep the training order as listed (no shuffling). Default false. */
+  noShuffle?: boolean;
+  callbacks?: TrainCallbacks;
+  signal?: AbortSignal;
+}
+
+/** What {@link trainOnDataset} produced. */
+export interface TrainedModel {
+  net: Network;
+  meta: ModelMeta;
+  result: TrainResult;
+  encoder: LabelEncoder;
+  /** Indices into `dataset.samples` used for training and validation. */
+  split: { train: number[]; val: number[] };
+  /** Resolved class weights per head, keyed by label name (1 where none were given). */
+  classWeights: Record<string, Record<string, number>>;
+}
+
+/**
+ * The whole training job on a loaded dataset: label vocabularies, a stratified
+ * split, a small CNN with one head per attribute, the training loop, and the
+ * metadata to save beside the weights.
+ *
+ * @example
+ * const dataset = await loadDataset('labels.csv');
+ * const { net, meta } = await trainOnDataset({ dataset, epochs: 10 });
+ * await saveModelDir('runs/model', net, meta);
+ */
+export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<TrainedModel> {
+  const dataset = options.dataset;
+  const seed = options.seed ?? 0;
+  const inputSize = options.inputSize ?? 64;
+  const batchSize = options.batchSize ?? 32;
+  const epochs = options.epochs ?? 15;
+  const preprocessing = defaultPreprocessing({ ...options.preprocessing, size: inputSize });
+
+  const encoder = LabelEncoder.fit(dataset);
+  const labels = encoder.encode(dataset);
+  let trainIdx: number[];
+  let valIdx: number[];
+  let valSamples: Sample[];
+  let valLabels: Int32Array[];
+  if (options.val) {
+    trainIdx = dataset.samples.map((_, i) => i);
+    valIdx = options.val.samples.map((_, i) => i);
+    valSamples = options.val.samples;
+    valLabels = encoder.encode(options.val);
+  } else {
+    const split = stratifiedSplit(dataset.samples.map((s) => comboKey(s.labels)), {
+      valFraction: options.valFraction ?? 0.2,
+      seed,
+    });
+    trainIdx = split.train;
+    valIdx = split.val;
+    valSamples = dataset.samples;
+    valLabels = labels;
+  }
+  if (trainIdx.length === 0) {
+    throw new PolyheadError('DATA_EMPTY', `${dataset.origin}: no samples left to train on`);
+  }
+
+  const classWeights = resolveClassWeights(encoder, labels, trainIdx, options.classWeights ?? {});
+  const lossWeights = options.lossWeights ?? {};
+  for (const name of Object.keys(lossWeights)) {
+    if (!dataset.heads.includes(name)) {
+      throw new PolyheadError('TRAIN_UNKNOWN_HEAD', `loss weight given for head "${name}", but the heads are ${dataset.heads.join(', ')}`, { kind: 'usage' });
+    }
+  }
+  const spec = networkSpec({
+    inputSize,
+    backbone: options.backbone,
+    heads: encoder.heads.map((h) => ({ name: h.name, labels: h.labels, weight: lossWeights[h.name] ?? 1 })),
+  });
+  const net = buildNetwork(spec, { seed });
+  const cache = new ImageCache((options.cacheMb ?? 1024) * 2 ** 20);
+  const flip = options.flip ?? true;
+
+  try {
+    const result = await train(
+      net,
+      {
+        trainSize: trainIdx.length,
+        train: (epoch) =>
+          augmented(
+            batches(dataset.samples, labels, trainIdx, { batchSize, shuffle: !options.noShuffle, seed, epoch, pre: preprocessing, cache }),
+            flip ? seed * 7919 + epoch : null,
+          ),
+        val:
+          valIdx.length > 0
+            ? () => batches(valSamples, valLabels, valIdx, { batchSize: 64, shuffle: false, seed, pre: preprocessing, cache })
+            : undefined,
+      },
+      {
+        epochs,
+        batchSize,
+        learningRate: options.learningRate ?? 2e-3,
+        weightDecay: options.weightDecay,
+        classWeights: encoder.heads.map((h) => Float32Array.from(h.labels.map((l) => classWeights[h.name]![l]!))),
+        selectMetric: options.selectMetric,
+        patience: options.patience,
+        callbacks: options.callbacks,
+        signal: options.signal,
+      },
+    );
+    const meta: ModelMeta = {
+      format: 'polyhead-model/1',
+      network: spec,
+      preprocessing,
+      training: {
+        dataset: dataset.origin,
+        samples: { train: trainIdx.length, val: valIdx.length, skipped: dataset.skipped.length },
+        epochs,
+        epochsRun: result.history.length,
+        bestEpoch: result.bestEpoch,
+        batchSize,
+        learningRate: options.learningRate ?? 2e-3,
+        seed,
+        flip,
+        classWeights,
+        backend: tf.getBackend(),
+      },
+      metrics: result.val ? { val: result.val } : {},
+      createdAt: new Date().toISOString(),
+      versions: { tfjs: tf.version.tfjs, polyhead: '0.1.0' },
+    };
+    return { net, meta, result, encoder, split: { train: trainIdx, val: valIdx }, classWeights };
+  } catch (error) {
+    net.model.dispose();
+    throw error;
+  }
+}
+
+/**
+ * Checks class-weight settings against the vocabularies and resolves them to a
+ * weight per label. An unknown head or label fails before anything trains.
+ */
+export function resolveClassWeights(
+  encoder: LabelEncoder,
+  labels: Int32Array[],
+  trainIdx: number[],
+  settings: Record<string, ClassWeightSetting>,
+): Record<string, Record<string, number>> {
+  const heads = encoder.heads;
+  for (const name of Object.keys(settings)) {
+    if (!heads.some((h) => h.name === name)) {
+      throw new PolyheadError(
+        'TRAIN_UNKNOWN_HEAD',
+        `class weights given for head "${name}", but the heads are ${heads.map((h) => h.name).join(', ')}`,
+        { kind: 'usage', details: { head: name } },
+      );
+    }
+  }
+  const out: Record<string, Record<string, number>> = {};
+  heads.forEach((head, h) => {
+    const setting = settings[head.name];
+    const weights: Record<string, number> = Object.fromEntries(head.labels.map((l) => [l, 1]));
+    if (setting === 'balanced') {
+      const subset = Int32Array.from(trainIdx, (i) => labels[h]![i]!);
+      const balanced = balancedClassWeights(subset, head.labels.length);
+      head.labels.forEach((l, c) => (weights[l] = balanced[c]!));
+    } else if (setting) {
+      for (const [label, w] of Object.entries(setting)) {
+        if (!head.labels.includes(label)) {
+          throw new PolyheadError(
+            'TRAIN_UNKNOWN_LABEL',
+            `class weights for head "${head.name}" name unknown label "${label}"; known labels: ${head.labels.join(', ')}`,
+            { kind: 'usage', details: { head: head.name, label, known: head.labels } },
+          );
+        }
+        if (!(typeof w === 'number' && Number.isFinite(w) && w >= 0)) {
+          throw new PolyheadError('TRAIN_BAD_WEIGHT', `class weight of "${label}" in head "${head.name}" must be a non-negative number, got ${String(w)}`, { kind: 'usage' });
+        }
+        weights[label] = w;
+      }
+    }
+    out[head.name] = weights;
+  });
+  return out;
+}
+
+/** Mirrors a seeded random half of each batch left-right (labels unchanged). */
+async function* augmented(source: AsyncIterable<import('@polyhead/data').Batch>, seed: number | null) {
+  let step = 0;
+  for await (const b of source) {
+    if (seed === null) {
+      yield b;
+      continue;
+    }
+    const [n, h, w, c] = b.shape;
+    const x = b.x;
+    let state = (seed + step++ * 104729) >>> 0;
+    const row = w * c;
+    for (let i = 0; i < n; i++) {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+      if (state < 2 ** 31) continue;
+      const base = i * h * row;
+      for (let y = 0; y < h; y++) {
+        const r = base + y * row;
+        for (let left = 0, right = w - 1; left < right; left++, right--) {
+          for (let k = 0; k < c; k++) {
+            const a = r + left * c + k;
+            const bb = r + right * c + k;
+            const t = x[a]!;
+            x[a] = x[bb]!;
+            x[bb] = t;
+          }
+        }
+      }
+    }
+    yield b;
+  }
+}

@@ -1,0 +1,46 @@
+import type { Preprocessing } from '@polyhead/data';
+
+/** One output of a multi-output model. */
+export interface HeadSpec {
+  /** Attribute name, as in the dataset header (`color`). */
+  name: string;
+  /** Head kind; `softmax` picks exactly one label. */
+  kind: 'softmax';
+  /** Vocabulary in output order. */
+  labels: string[];
+  /** Weight of this head's term in the total loss. Default 1. */
+  weight: number;
+  /** Name of the model output that carries this head's probabilities. */
+  output: string;
+}
+
+/** Small convolutional backbone trained from scratch. */
+export interface SmallCnnSpec {
+  kind: 'small-cnn';
+  /** Filters of the first block; each later block doubles it. Default 32. */
+  width: number;
+  /** Number of conv blocks; every block but the last halves the resolution. Default 4. */
+  depth: number;
+  /** Dropout rate applied to the pooled features before the heads. Default 0. */
+  dropout: number;
+}
+
+export type BackboneSpec = SmallCnnSpec;
+
+/** Everything needed to rebuild a network's architecture. */
+export interface NetworkSpec {
+  inputSize: number;
+  backbone: BackboneSpec;
+  heads: HeadSpec[];
+}
+
+/** Contents of `polyhead.json`, saved beside the TensorFlow.js model. */
+export interface ModelMeta {
+  format: 'polyhead-model/1';
+  network: NetworkSpec;
+  preprocessing: Preprocessing;
+  training?: Record<string, unknown>;
+  metrics?: Record<string, unknown>;
+  createdAt: string;
+  versions: Record<string, string>;
+}

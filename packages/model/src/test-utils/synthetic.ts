@@ -1,0 +1,95 @@
+import type { Batch } from '@polyhead/data';
+
+import type { TrainFeed } from '../train/trainer.js';
+
+/** Colours and shapes of the synthetic two-head images used in tests. */
+export const SYNTH_COLORS = ['red', 'green', 'blue'] as const;
+export const SYNTH_SHAPES = ['square', 'frame', 'cross'] as const;
+
+/** In-memory images: a coloured shape on black, with its two labels. */
+export interface SyntheticSet {
+  size: number;
+  x: Float32Array;
+  color: Int32Array;
+  shape: Int32Array;
+}
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+}
+
+/** `n` images of side `size` with seeded random colour, shape and jitter. */
+export function syntheticSet(n: number, size: number, seed: number): SyntheticSet {
+  const rand = lcg(seed);
+  const x = new Float32Array(n * size * size * 3);
+  const color = new Int32Array(n);
+  const shape = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    color[i] = Math.floor(rand() * 3);
+    shape[i] = Math.floor(rand() * 3);
+    const intensity = 0.6 + 0.4 * rand();
+    const lo = 1 + Math.floor(rand() * 2);
+    const hi = size - 2 - Math.floor(rand() * 2);
+    const mid = Math.floor(size / 2);
+    for (let y = 0; y < size; y++) {
+      for (let xx = 0; xx < size; xx++) {
+        const inside = y >= lo && y <= hi && xx >= lo && xx <= hi;
+        let on = false;
+        if (shape[i] === 0) on = inside;
+        else if (shape[i] === 1) on = inside && (y === lo || y === hi || xx === lo || xx === hi);
+        else on = inside && (Math.abs(y - mid) <= 0 || Math.abs(xx - mid) <= 0);
+        const base = ((i * size + y) * size + xx) * 3;
+        for (let ch = 0; ch < 3; ch++) x[base + ch] = (on && ch === color[i] ? intensity : 0) + 0.05 * rand();
+      }
+    }
+  }
+  return { size, x, color, shape };
+}
+
+/** Batches over a synthetic set, optionally hiding labels (-1) of some samples. */
+export function syntheticBatches(
+  set: SyntheticSet,
+  indices: number[],
+  batchSize: number,
+  hide: { color?: (i: number) => boolean; shape?: (i: number) => boolean } = {},
+): Batch[] {
+  const per = set.size * set.size * 3;
+  const out: Batch[] = [];
+  for (let start = 0; start < indices.length; start += batchSize) {
+    const idx = indices.slice(start, start + batchSize);
+    const x = new Float32Array(idx.length * per);
+    idx.forEach((s, j) => x.set(set.x.subarray(s * per, (s + 1) * per), j * per));
+    out.push({
+      x,
+      shape: [idx.length, set.size, set.size, 3],
+      labels: [
+        Int32Array.from(idx, (s) => (hide.color?.(s) ? -1 : set.color[s]!)),
+        Int32Array.from(idx, (s) => (hide.shape?.(s) ? -1 : set.shape[s]!)),
+      ],
+      indices: idx,
+    });
+  }
+  return out;
+}
+
+/** A {@link TrainFeed} over a synthetic set split into train and validation halves. */
+export function syntheticFeed(set: SyntheticSet, batchSize: number, valCount: number): TrainFeed {
+  const n = set.color.length;
+  const train = Array.from({ length: n - valCount }, (_, i) => i);
+  const val = Array.from({ length: valCount }, (_, i) => n - valCount + i);
+  return {
+    trainSize: train.length,
+    train: (epoch) => iterate(syntheticBatches(set, rotate(train, epoch * 7), batchSize)),
+    val: () => iterate(syntheticBatches(set, val, 64)),
+  };
+}
+
+function rotate(a: number[], k: number): number[] {
+  const s = k % a.length;
+  return [...a.slice(s), ...a.slice(0, s)];
+}
+
+async function* iterate(items: Batch[]): AsyncGenerator<Batch> {
+  for (const item of items) yield item;
+}

@@ -1,0 +1,397 @@
+import type { Batch } from '@polyhead/data';
+import { PolyheadError } from '@polyhead/data';
+
+import { countKnown, maskedCrossEntropy } from '../loss.js';
+import { argmaxRows, computeMetrics, type MultiHeadMetrics } from '../metrics.js';
+import type { Network } from '../network.js';
+import { tf } from '../tf.js';
+import { Adam } from './adam.js';
+
+/** Where the trainer gets its batches from. */
+export interface TrainFeed {
+  /** Batches of one training epoch (order and shuffling are the feed's). */
+  train(epoch: number): AsyncIterable<Batch>;
+  /** Samples per training epoch, for progress and the learning-rate schedule. */
+  trainSize: number;
+  /** Validation batches, read once per epoch; omit to train without validation. */
+  val?: () => AsyncIterable<Batch>;
+}
+
+/** Metric that picks the best epoch. */
+export type SelectMetric = 'meanMacroF1' | 'exactMatch' | 'meanAccuracy' | 'valLoss';
+
+/** Settings of {@link train}. */
+export interface TrainOptions {
+  /** Passes over the training data. */
+  epochs: number;
+  /** Samples per batch, for the schedule (the feed makes the batches). */
+  batchSize: number;
+  /** Peak learning rate of Adam. Default 1e-3. */
+  learningRate?: number;
+  /** `cosine` decays to 0 over the run after a one-epoch warm-up; `constant` keeps it. Default `cosine`. */
+  schedule?: 'cosine' | 'constant';
+  /** Decoupled weight decay. Default 0. */
+  weightDecay?: number;
+  /** Per head, the weight of its loss term; default each head spec's `weight`. */
+  lossWeights?: number[];
+  /** Per head, a weight per class (or undefined for none). */
+  classWeights?: (Float32Array | undefined)[];
+  /** Picks the best epoch on validation data. Default `meanMacroF1`. */
+  selectMetric?: SelectMetric;
+  /** Restore the best epoch's weights at the end. Default true (when validating). */
+  restoreBest?: boolean;
+  /** Stop after this many epochs without improvement. Default: never. */
+  patience?: number;
+  callbacks?: TrainCallbacks;
+  /** Aborting ends training after the current batch. */
+  signal?: AbortSignal;
+}
+
+/** Loss and sample count of one head in one batch. */
+export interface HeadBatchLog {
+  loss: number;
+  /** Samples in the batch that carry this head's label. */
+  count: number;
+}
+
+/** Reported after every training batch. */
+export interface BatchLog {
+  epoch: number;
+  batch: number;
+  /** Batches per epoch (estimated from the feed's size). */
+  batches: number;
+  samples: number;
+  loss: number;
+  heads: Record<string, HeadBatchLog>;
+  learningRate: number;
+  imagesPerSec: number;
+}
+
+/** Loss and accuracy of one head over an epoch. */
+export interface HeadEpochLog {
+  loss: number;
+  accuracy: number;
+  /** Weight of the head's loss term in the total. */
+  weight: number;
+  count: number;
+}
+
+/** Validation figures of an epoch. */
+export interface ValLog {
+  loss: number;
+  heads: Record<string, HeadEpochLog & { macroF1: number }>;
+  exactMatch: number;
+}
+
+/** Reported after every epoch. */
+export interface EpochLog {
+  epoch: number;
+  loss: number;
+  heads: Record<string, HeadEpochLog>;
+  val?: ValLog;
+  seconds: number;
+  imagesPerSec: number;
+  learningRate: number;
+  /** Whether this epoch is the best so far. */
+  best: boolean;
+  memory: { numTensors: number; rssMb: number };
+}
+
+/** Progress hooks; the trainer itself never prints. */
+export interface TrainCallbacks {
+  onEpochBegin?(epoch: number): void | Promise<void>;
+  onBatchEnd?(log: BatchLog): void | Promise<void>;
+  onEpochEnd?(log: EpochLog): void | Promise<void>;
+}
+
+/** Outcome of {@link train}. */
+export interface TrainResult {
+  history: EpochLog[];
+  /** Epoch whose weights the network holds at the end (1-based). */
+  bestEpoch: number;
+  /** Validation metrics of that epoch. */
+  val?: MultiHeadMetrics;
+  stoppedEarly: boolean;
+}
+
+/**
+ * Trains a network with masked, weighted multi-head cross-entropy and Adam.
+ *
+ * Each head's loss averages over the samples that carry its label; a head
+ * with no labels in a batch adds exactly zero and its own variables are left
+ * as they are (value and optimizer state). The total loss is the weighted sum
+ * of the heads' terms.
+ *
+ * @example
+ * const result = await train(net, feed, { epochs: 10, batchSize: 32 });
+ * console.log(result.val?.exactMatch);
+ */
+export async function train(net: Network, feed: TrainFeed, options: TrainOptions): Promise<TrainResult> {
+  const heads = net.spec.heads;
+  const weights = options.lossWeights ?? heads.map((h) => h.weight);
+  const peakLr = options.learningRate ?? 1e-3;
+  const optimizer = new Adam({ learningRate: peakLr, weightDecay: options.weightDecay ?? 0 });
+  const classWeights = (options.classWeights ?? []).map((w) => (w ? tf.keep(tf.tensor1d(w)) : undefined));
+  const select = options.selectMetric ?? 'meanMacroF1';
+  const batchesPerEpoch = Math.max(1, Math.ceil(feed.trainSize / options.batchSize));
+  const totalSteps = batchesPerEpoch * options.epochs;
+  const schedule = options.schedule ?? 'cosine';
+  const learningRateAt = (step: number): number => {
+    if (schedule === 'constant') return peakLr;
+    const warm = Math.min(batchesPerEpoch, Math.floor(totalSteps / 4));
+    if (step < warm) return (peakLr * (step + 1)) / warm;
+    const progress = (step - warm) / Math.max(1, totalSteps - warm);
+    return 0.5 * peakLr * (1 + Math.cos(Math.PI * Math.min(1, progress)));
+  };
+
+  const trainable = net.logitsModel.trainableWeights.map((w) => w.read() as tf.Variable);
+  const history: EpochLog[] = [];
+  let best: { score: number; epoch: number; weights: tf.Tensor[]; val?: MultiHeadMetrics } | null = null;
+  let step = 0;
+  let stoppedEarly = false;
+  let lastVal: MultiHeadMetrics | undefined;
+
+  try {
+    for (let epoch = 1; epoch <= options.epochs; epoch++) {
+      await options.callbacks?.onEpochBegin?.(epoch);
+      const started = performance.now();
+      const sums = heads.map(() => ({ loss: 0, right: 0, count: 0 }));
+      let samples = 0;
+      let batch = 0;
+      for await (const b of feed.train(epoch)) {
+        if (options.signal?.aborted) break;
+        const batchStart = performance.now();
+        optimizer.learningRate = learningRateAt(step);
+        const values = await trainStep(net, optimizer, trainable, b, weights, classWeights);
+        batch++;
+        step++;
+        samples += b.shape[0];
+        if (!Number.isFinite(values.total)) {
+          const bad = heads.filter((_, h) => !Number.isFinite(values.heads[h]!.loss)).map((h) => h.name);
+          throw new PolyheadError(
+            'TRAIN_NONFINITE_LOSS',
+            `loss became ${values.total} at epoch ${epoch}, batch ${batch} (head ${bad.join(', ') || 'total'}); lower --lr or check the inputs`,
+            { kind: 'runtime', details: { epoch, batch, heads: bad } },
+          );
+        }
+        heads.forEach((_, h) => {
+          const v = values.heads[h]!;
+          sums[h]!.loss += v.loss * v.count;
+          sums[h]!.right += v.right;
+          sums[h]!.count += v.count;
+        });
+        await options.callbacks?.onBatchEnd?.({
+          epoch,
+          batch,
+          batches: batchesPerEpoch,
+          samples: b.shape[0],
+          loss: values.total,
+          heads: Object.fromEntries(heads.map((head, h) => [head.name, { loss: values.heads[h]!.loss, count: values.heads[h]!.count }])),
+          learningRate: optimizer.learningRate,
+          imagesPerSec: b.shape[0] / ((performance.now() - batchStart) / 1000),
+        });
+      }
+      const trainSeconds = (performance.now() - started) / 1000;
+
+      const headLogs: Record<string, HeadEpochLog> = {};
+      let total = 0;
+      heads.forEach((head, h) => {
+        const s = sums[h]!;
+        const loss = s.count > 0 ? s.loss / s.count : 0;
+        total += weights[h]! * loss;
+        headLogs[head.name] = { loss, accuracy: s.count > 0 ? s.right / s.count : 0, weight: weights[h]!, count: s.count };
+      });
+
+      let valLog: ValLog | undefined;
+      let valMetrics: MultiHeadMetrics | undefined;
+      if (feed.val) {
+        const evaluation = await evaluate(net, feed.val());
+        valMetrics = evaluation.metrics;
+        valLog = {
+          loss: heads.reduce((a, head, h) => a + weights[h]! * evaluation.losses[head.name]!, 0),
+          exactMatch: valMetrics.exactMatch,
+          heads: Object.fromEntries(
+            heads.map((head, h) => {
+              const m = valMetrics!.heads[head.name]!;
+              return [head.name, { loss: evaluation.losses[head.name]!, accuracy: m.accuracy, macroF1: m.macroF1, weight: weights[h]!, count: m.count }];
+            }),
+          ),
+        };
+      }
+
+      lastVal = valMetrics;
+      const score = valLog ? selectionScore(select, valLog) : -total;
+      const isBest = best === null || score > best.score;
+      if (isBest) {
+        if (best) tf.dispose(best.weights);
+        best = { score, epoch, weights: feed.val ? net.model.getWeights().map((w) => tf.keep(w.clone())) : [], val: valMetrics };
+      }
+      const log: EpochLog = {
+        epoch,
+        loss: total,
+        heads: headLogs,
+        val: valLog,
+        seconds: (performance.now() - started) / 1000,
+        imagesPerSec: samples / trainSeconds,
+        learningRate: optimizer.learningRate,
+        best: isBest,
+        memory: { numTensors: tf.memory().numTensors, rssMb: process.memoryUsage().rss / 2 ** 20 },
+      };
+      history.push(log);
+      await options.callbacks?.onEpochEnd?.(log);
+      if (options.signal?.aborted) {
+        stoppedEarly = true;
+        break;
+      }
+      if (options.patience !== undefined && best && epoch - best.epoch >= options.patience) {
+        stoppedEarly = true;
+        break;
+      }
+    }
+
+    let bestEpoch = history.length;
+    let val = lastVal;
+    if (best && feed.val && (options.restoreBest ?? true) && best.epoch !== history.length) {
+      net.model.setWeights(best.weights);
+      bestEpoch = best.epoch;
+      val = best.val;
+    }
+    return { history, bestEpoch, val, stoppedEarly };
+  } finally {
+    if (best) tf.dispose(best.weights);
+    tf.dispose(classWeights.filter((w): w is tf.Tensor1D => w !== undefined));
+    optimizer.dispose();
+  }
+}
+
+function selectionScore(metric: SelectMetric, val: ValLog): number {
+  const heads = Object.values(val.heads);
+  switch (metric) {
+    case 'exactMatch':
+      return val.exactMatch;
+    case 'meanAccuracy':
+      return heads.reduce((a, h) => a + h.accuracy, 0) / heads.length;
+    case 'meanMacroF1':
+      return heads.reduce((a, h) => a + h.macroF1, 0) / heads.length;
+    case 'valLoss':
+      return -val.loss;
+  }
+}
+
+interface StepValues {
+  total: number;
+  heads: { loss: number; right: number; count: number }[];
+}
+
+/** One optimizer step on one batch; returns the losses read back. */
+async function trainStep(
+  net: Network,
+  optimizer: Adam,
+  trainable: tf.Variable[],
+  batch: Batch,
+  weights: number[],
+  classWeights: (tf.Tensor1D | undefined)[],
+): Promise<StepValues> {
+  const counts = batch.labels.map(countKnown);
+  // A head without labels in this batch must not move: leave its own
+  // variables out of the update altogether.
+  const frozen = new Set<tf.Variable>();
+  counts.forEach((count, h) => {
+    if (count === 0) for (const v of net.headVariables[h]!) frozen.add(v);
+  });
+  const vars = frozen.size > 0 ? trainable.filter((v) => !frozen.has(v)) : trainable;
+
+  let perHead: tf.Scalar[] = [];
+  let right: tf.Scalar[] = [];
+  const summary = tf.tidy(() => {
+    const x = tf.tensor4d(batch.x, batch.shape);
+    const ys = batch.labels.map((l) => tf.tensor1d(l, 'int32'));
+    const { value, grads } = tf.variableGrads(() => {
+      const raw = net.logitsModel.apply(x, { training: true }) as tf.Tensor | tf.Tensor[];
+      const outs = (Array.isArray(raw) ? raw : [raw]) as tf.Tensor2D[];
+      perHead = outs.map((o, h) => tf.keep(maskedCrossEntropy(o, ys[h]!, counts[h]!, classWeights[h])));
+      right = outs.map((o, h) => tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(o, 1), ys[h]!), 'float32'))) as tf.Scalar);
+      return tf.addN(perHead.map((l, h) => tf.mul(l, weights[h]!))) as tf.Scalar;
+    }, vars);
+    optimizer.apply(new Map(vars.filter((v) => grads[v.name]).map((v) => [v, grads[v.name]!])));
+    return tf.stack([value, ...perHead, ...right]);
+  });
+  tf.dispose([...perHead, ...right]);
+  const values = (await summary.data()) as Float32Array;
+  summary.dispose();
+  const k = batch.labels.length;
+  return {
+    total: values[0]!,
+    heads: counts.map((count, h) => ({ loss: values[1 + h]!, right: values[1 + k + h]!, count })),
+  };
+}
+
+/** Predictions and metrics of a network over a stream of labelled batches. */
+export interface Evaluation {
+  metrics: MultiHeadMetrics;
+  /** Mean cross-entropy per head over its labelled samples. */
+  losses: Record<string, number>;
+  /** Per head, row-major [n, k] probabilities, in batch order. */
+  probs: Float32Array[];
+  /** Per head, true labels in batch order (-1 unknown). */
+  labels: Int32Array[];
+  /** Sample indices in batch order. */
+  indices: number[];
+}
+
+/** Runs the network in inference mode over `batches` and scores it. */
+export async function evaluate(net: Network, batches: AsyncIterable<Batch>): Promise<Evaluation> {
+  const heads = net.spec.heads;
+  const probParts: Float32Array[][] = heads.map(() => []);
+  const labelParts: Int32Array[][] = heads.map(() => []);
+  const lossSums = heads.map(() => 0);
+  const counts = heads.map(() => 0);
+  const indices: number[] = [];
+  for await (const b of batches) {
+    const batchCounts = b.labels.map(countKnown);
+    const outs = tf.tidy(() => {
+      const x = tf.tensor4d(b.x, b.shape);
+      const raw = net.logitsModel.apply(x, { training: false }) as tf.Tensor | tf.Tensor[];
+      const logits = (Array.isArray(raw) ? raw : [raw]) as tf.Tensor2D[];
+      return logits.flatMap((l, h) => [
+        tf.softmax(l),
+        tf.mul(maskedCrossEntropy(l, tf.tensor1d(b.labels[h]!, 'int32'), batchCounts[h]!), batchCounts[h]!),
+      ]);
+    });
+    const data = await Promise.all(outs.map((t) => t.data()));
+    tf.dispose(outs);
+    heads.forEach((_, h) => {
+      probParts[h]!.push(data[2 * h] as Float32Array);
+      lossSums[h]! += (data[2 * h + 1] as Float32Array)[0]!;
+      counts[h]! += batchCounts[h]!;
+      labelParts[h]!.push(b.labels[h]!);
+    });
+    indices.push(...b.indices);
+  }
+  const probs = probParts.map(concatFloat);
+  const labels = labelParts.map(concatInt);
+  const predicted = probs.map((p, h) => argmaxRows(p, heads[h]!.labels.length));
+  const metrics = computeMetrics(heads, labels, predicted);
+  const losses = Object.fromEntries(heads.map((head, h) => [head.name, counts[h]! > 0 ? lossSums[h]! / counts[h]! : 0]));
+  return { metrics, losses, probs, labels, indices };
+}
+
+function concatFloat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+function concatInt(parts: Int32Array[]): Int32Array {
+  const out = new Int32Array(parts.reduce((a, p) => a + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
