@@ -1,0 +1,80 @@
+import { Command } from 'commander';
+import { batches, DataError, ImageCache, LabelEncoder, loadDataset, type Dataset } from '@polyhead/data';
+import { evaluate, initBackend, loadModelDir, type MultiHeadMetrics } from '@polyhead/model';
+
+import type { Output } from '../output.js';
+
+interface EvaluateOptions {
+  model: string;
+  data: string;
+  heads?: string[];
+  separator: string;
+  backend: string;
+  json?: boolean;
+}
+
+/** `polyhead evaluate`: per-head accuracy and confusion, exact-match, per-combination figures. */
+export function evaluateCommand(out: Output): Command {
+  return new Command('evaluate')
+    .description('score a model on a labelled CSV or folder: per-head accuracy and confusion, exact-match, accuracy per label combination')
+    .requiredOption('--model <dir>', 'model directory')
+    .requiredOption('--data <csv|folder>', 'labelled data')
+    .option('--separator <sep>', 'separator of folder names', '_')
+    .option('--backend <name>', 'compute backend (auto, tensorflow-gpu, tensorflow, wasm, cpu)', 'auto')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (opts: EvaluateOptions) => {
+      await initBackend(opts.backend as never, { log: (m) => out.info(m) });
+      const { net, meta } = await loadModelDir(opts.model);
+      const headNames = meta.network.heads.map((h) => h.name);
+      const raw = await loadDataset(opts.data, { heads: headNames, separator: opts.separator });
+      const dataset = projectHeads(raw, headNames);
+      const encoder = LabelEncoder.fromJSON({ heads: meta.network.heads.map((h) => ({ name: h.name, labels: h.labels })) });
+      const labels = encoder.encode(dataset);
+      const indices = dataset.samples.map((_, i) => i);
+      const result = await evaluate(
+        net,
+        batches(dataset.samples, labels, indices, { batchSize: 64, shuffle: false, seed: 0, pre: meta.preprocessing, cache: new ImageCache(256 * 2 ** 20) }),
+      );
+      net.model.dispose();
+      if (opts.json) {
+        out.result(JSON.stringify({ ...result.metrics, losses: result.losses, samples: dataset.samples.length }));
+      } else {
+        printEvaluation(out, result.metrics);
+      }
+    });
+}
+
+/** Reorders (and checks) a dataset's heads to the model's. */
+export function projectHeads(dataset: Dataset, heads: string[]): Dataset {
+  const positions = heads.map((h) => dataset.heads.indexOf(h));
+  const missing = heads.filter((_, i) => positions[i]! < 0);
+  if (missing.length > 0) {
+    throw new DataError(
+      'DATA_MISSING_HEAD',
+      `${dataset.origin} has no column for head${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of the model (its heads: ${dataset.heads.join(', ')})`,
+    );
+  }
+  return {
+    ...dataset,
+    heads,
+    samples: dataset.samples.map((s) => ({ ...s, labels: positions.map((p) => s.labels[p] ?? null) })),
+  };
+}
+
+/** Human-readable evaluation report on stdout. */
+export function printEvaluation(out: Output, m: MultiHeadMetrics): void {
+  for (const [name, head] of Object.entries(m.heads)) {
+    out.result(`${name}: accuracy ${head.accuracy.toFixed(4)}  macro-F1 ${head.macroF1.toFixed(4)}  (${head.count} labelled)`);
+    const labels = head.classes.map((c) => c.label);
+    const width = Math.max(8, ...labels.map((l) => l.length));
+    out.result(`  ${'true\\pred'.padEnd(width)} ${labels.map((l) => l.padStart(width)).join(' ')}`);
+    head.confusion.forEach((row, t) => {
+      out.result(`  ${labels[t]!.padEnd(width)} ${row.map((v) => String(v).padStart(width)).join(' ')}`);
+    });
+  }
+  out.result(`exact-match ${m.exactMatch.toFixed(4)} over ${m.fullyLabelled} images; hamming accuracy ${m.hammingAccuracy.toFixed(4)}`);
+  out.result('per combination:');
+  for (const c of m.combos) {
+    out.result(`  ${Object.values(c.labels).join(' ').padEnd(30)} ${String(c.count).padStart(6)}  exact-match ${c.exactMatch.toFixed(4)}`);
+  }
+}

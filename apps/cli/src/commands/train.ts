@@ -1,0 +1,178 @@
+import { existsSync, readFileSync } from 'node:fs';
+
+import { Command, Option } from 'commander';
+import { loadDataset, PolyheadError } from '@polyhead/data';
+import {
+  initBackend,
+  saveModelDir,
+  trainOnDataset,
+  type ClassWeightSetting,
+  type MultiHeadMetrics,
+  type SelectMetric,
+} from '@polyhead/model';
+
+import type { Output } from '../output.js';
+import { fraction, headList, headWeights, nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
+import { trainingProgress } from '../training-progress.js';
+
+export interface TrainCommandOptions {
+  data: string;
+  val?: string;
+  heads?: string[];
+  separator: string;
+  valFraction: number;
+  size: number;
+  width: number;
+  depth: number;
+  epochs: number;
+  batch: number;
+  lr: number;
+  seed: number;
+  backend: string;
+  lossWeights?: Record<string, number>;
+  classWeights?: string;
+  flip: boolean;
+  selectMetric: SelectMetric;
+  patience?: number;
+  cacheMb: number;
+  out: string;
+  json?: boolean;
+}
+
+/** `polyhead train`: trains a multi-output model on a CSV manifest or a folder. */
+export function trainCommand(out: Output): Command {
+  return new Command('train')
+    .description('train a multi-output classifier on a CSV manifest (image,head1,head2,…) or a folder of <label1>_<label2>/ subfolders')
+    .requiredOption('--data <csv|folder>', 'training data: a CSV manifest or a folder of combination subfolders')
+    .requiredOption('--out <dir>', 'model directory to write')
+    .option('--val <csv|folder>', 'explicit validation set (default: split off --val-fraction of --data)')
+    .option('--heads <names>', 'head names, for folder datasets (e.g. color,type)', headList)
+    .option('--separator <sep>', 'separator of folder names', '_')
+    .option('--val-fraction <f>', 'share of each label combination held out for validation', fraction, 0.2)
+    .option('--size <px>', 'square input size', positiveInt, 64)
+    .option('--width <n>', 'filters of the first backbone block (doubling per block)', positiveInt, 32)
+    .option('--depth <n>', 'backbone blocks', positiveInt, 4)
+    .option('--epochs <n>', 'passes over the training data', positiveInt, 15)
+    .option('--batch <n>', 'batch size', positiveInt, 32)
+    .option('--lr <x>', 'peak learning rate (Adam, cosine schedule)', positiveNumber, 2e-3)
+    .option('--seed <n>', 'seed of the split, shuffling, initial weights and augmentation', nonNegativeInt, 0)
+    .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+    .option('--loss-weights <pairs>', 'loss weight per head, e.g. color=1,type=0.5', headWeights)
+    .option('--class-weights <spec>', 'class weights: "balanced" (every head), "color=balanced", or a JSON file {"color": {"red": 0.6}}')
+    .option('--no-flip', 'turn off random horizontal flips')
+    .addOption(new Option('--select-metric <m>', 'validation metric that picks the best epoch').choices(['meanMacroF1', 'exactMatch', 'meanAccuracy', 'valLoss']).default('meanMacroF1'))
+    .option('--patience <n>', 'stop after this many epochs without improvement', positiveInt)
+    .option('--cache-mb <n>', 'memory budget of the decoded-image cache', positiveInt, 1024)
+    .option('--json', 'print a JSON summary on stdout')
+    .action(async (opts: TrainCommandOptions) => {
+      await runTrain(opts, out);
+    });
+}
+
+/** The train job, shared with `demo`. */
+export async function runTrain(opts: TrainCommandOptions, out: Output) {
+  const parsedWeights = parseClassWeights(opts.classWeights);
+  const backend = await initBackend(opts.backend as never, { log: (m) => out.info(m) });
+  const dataset = await loadDataset(opts.data, { heads: opts.heads, separator: opts.separator });
+  const classWeights = parsedWeights?.['*'] ? Object.fromEntries(dataset.heads.map((h) => [h, 'balanced' as const])) : parsedWeights;
+  const val = opts.val ? await loadDataset(opts.val, { heads: opts.heads ?? dataset.heads, separator: opts.separator }) : undefined;
+  reportDataset(out, dataset);
+  out.info(`training ${dataset.heads.join(' + ')} on ${dataset.samples.length} images (${backend.name} backend, ${opts.size}px, ${opts.epochs} epochs)`);
+  const started = performance.now();
+  const trained = await trainOnDataset({
+    dataset,
+    val,
+    valFraction: opts.valFraction,
+    inputSize: opts.size,
+    backbone: { width: opts.width, depth: opts.depth },
+    epochs: opts.epochs,
+    batchSize: opts.batch,
+    learningRate: opts.lr,
+    seed: opts.seed,
+    lossWeights: opts.lossWeights,
+    classWeights,
+    flip: opts.flip,
+    selectMetric: opts.selectMetric,
+    patience: opts.patience,
+    cacheMb: opts.cacheMb,
+    callbacks: trainingProgress(out, opts.epochs),
+  });
+  const seconds = (performance.now() - started) / 1000;
+  trained.meta.training = { ...trained.meta.training, seconds, history: trained.result.history };
+  await saveModelDir(opts.out, trained.net, trained.meta);
+  if (trained.result.val) printSummary(out, trained.result.val, trained.result.bestEpoch);
+  const weighted = Object.entries(trained.classWeights).filter(([name]) => classWeights?.[name] !== undefined);
+  for (const [name, w] of weighted) {
+    out.info(`class weights ${name}: ${Object.entries(w).map(([l, v]) => `${l}=${round(v)}`).join(', ')}`);
+  }
+  out.success(`model saved to ${opts.out} (${seconds.toFixed(0)}s, best epoch ${trained.result.bestEpoch})`);
+  if (opts.json) {
+    out.result(
+      JSON.stringify({
+        model: opts.out,
+        seconds,
+        bestEpoch: trained.result.bestEpoch,
+        classWeights: trained.classWeights,
+        history: trained.result.history,
+        val: trained.result.val,
+      }),
+    );
+  }
+  return trained;
+}
+
+function reportDataset(out: Output, dataset: { skipped: { file: string; line?: number; reason: string }[]; samples: unknown[] }) {
+  for (const s of dataset.skipped.slice(0, 20)) {
+    out.warn(`skipped ${s.file}${s.line !== undefined ? `:${s.line}` : ''}: ${s.reason}`);
+  }
+  if (dataset.skipped.length > 20) out.warn(`… and ${dataset.skipped.length - 20} more skipped rows`);
+}
+
+/** Prints the per-head table of a validation result. */
+export function printSummary(out: Output, val: MultiHeadMetrics, bestEpoch: number): void {
+  const rows = Object.entries(val.heads).map(([name, h]) => [name, h.accuracy.toFixed(4), h.macroF1.toFixed(4), String(h.count)]);
+  const header = ['head', 'accuracy', 'macro-F1', 'samples'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  out.info(`validation (best epoch ${bestEpoch}):`);
+  out.info(line(header));
+  for (const r of rows) out.info(line(r));
+  out.info(`exact-match ${val.exactMatch.toFixed(4)} over ${val.fullyLabelled} fully labelled images`);
+}
+
+/** Reads `--class-weights`: balanced, head=balanced pairs, or a JSON file; `*` stands for every head. */
+export function parseClassWeights(spec: string | undefined): Record<string, ClassWeightSetting> | undefined {
+  if (spec === undefined) return undefined;
+  if (spec === 'balanced') return { '*': 'balanced' };
+  if (existsSync(spec)) {
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(spec, 'utf8'));
+    } catch (cause) {
+      throw new PolyheadError('USAGE_BAD_CLASS_WEIGHTS', `${spec} is not valid JSON: ${(cause as Error).message}`, { kind: 'usage', cause });
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+      throw new PolyheadError('USAGE_BAD_CLASS_WEIGHTS', `${spec}: expected an object keyed by head name`, { kind: 'usage' });
+    }
+    for (const [head, value] of Object.entries(json)) {
+      const ok = value === 'balanced' || (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'number'));
+      if (!ok) {
+        throw new PolyheadError('USAGE_BAD_CLASS_WEIGHTS', `${spec}: head "${head}" must map to "balanced" or to an object of label → number`, { kind: 'usage' });
+      }
+    }
+    return json as Record<string, ClassWeightSetting>;
+  }
+  const out: Record<string, ClassWeightSetting> = {};
+  for (const part of spec.split(',')) {
+    const m = /^([^=]+)=balanced$/.exec(part.trim());
+    if (!m) {
+      throw new PolyheadError('USAGE_BAD_CLASS_WEIGHTS', `--class-weights expects "balanced", "head=balanced,…" or a JSON file; "${part}" is none of these (and no such file exists)`, { kind: 'usage' });
+    }
+    out[m[1]!] = 'balanced';
+  }
+  return out;
+}
+
+function round(x: number): string {
+  return String(Math.round(x * 10000) / 10000);
+}
