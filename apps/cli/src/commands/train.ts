@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 
 import { Command, Option } from 'commander';
-import { loadDataset, PolyheadError } from '@polyhead/data';
+import { loadDataset, PolyheadError, type Dataset } from '@polyhead/data';
 import {
   initBackend,
   saveModelDir,
@@ -33,6 +33,8 @@ export interface TrainCommandOptions {
   classWeights?: string;
   flip: boolean;
   selectMetric: SelectMetric;
+  restoreBest: boolean;
+  shuffle: boolean;
   patience?: number;
   cacheMb: number;
   out: string;
@@ -61,6 +63,8 @@ export function trainCommand(out: Output): Command {
     .option('--class-weights <spec>', 'class weights: "balanced" (every head), "color=balanced", or a JSON file {"color": {"red": 0.6}}')
     .option('--no-flip', 'turn off random horizontal flips')
     .addOption(new Option('--select-metric <m>', 'validation metric that picks the best epoch').choices(['meanMacroF1', 'exactMatch', 'meanAccuracy', 'valLoss']).default('meanMacroF1'))
+    .option('--no-restore-best', 'keep the last epoch\'s weights instead of the best validation epoch\'s')
+    .option('--no-shuffle', 'train in the order the data lists the images')
     .option('--patience <n>', 'stop after this many epochs without improvement', positiveInt)
     .option('--cache-mb <n>', 'memory budget of the decoded-image cache', positiveInt, 1024)
     .option('--json', 'print a JSON summary on stdout')
@@ -93,6 +97,8 @@ export async function runTrain(opts: TrainCommandOptions, out: Output) {
     classWeights,
     flip: opts.flip,
     selectMetric: opts.selectMetric,
+    restoreBest: opts.restoreBest,
+    noShuffle: !opts.shuffle,
     patience: opts.patience,
     cacheMb: opts.cacheMb,
     callbacks: trainingProgress(out, opts.epochs),
@@ -121,11 +127,13 @@ export async function runTrain(opts: TrainCommandOptions, out: Output) {
   return trained;
 }
 
-function reportDataset(out: Output, dataset: { skipped: { file: string; line?: number; reason: string }[]; samples: unknown[] }) {
+function reportDataset(out: Output, dataset: Dataset) {
   for (const s of dataset.skipped.slice(0, 20)) {
     out.warn(`skipped ${s.file}${s.line !== undefined ? `:${s.line}` : ''}: ${s.reason}`);
   }
   if (dataset.skipped.length > 20) out.warn(`… and ${dataset.skipped.length - 20} more skipped rows`);
+  const labelled = dataset.heads.map((h, i) => `${dataset.samples.filter((s) => s.labels[i] !== null).length} labelled for ${h}`);
+  out.info(`using ${dataset.samples.length} rows of ${dataset.origin}: ${labelled.join(', ')}`);
 }
 
 /** Prints the per-head table of a validation result. */

@@ -48,6 +48,8 @@ export interface TrainOnDatasetOptions {
   /** Random horizontal flips of training images. Default true. */
   flip?: boolean;
   selectMetric?: SelectMetric;
+  /** Restore the best validation epoch's weights at the end. Default true. */
+  restoreBest?: boolean;
   patience?: number;
   /** Decoded-image cache budget in MiB. Default 1024. */
   cacheMb?: number;
@@ -150,6 +152,7 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
         weightDecay: options.weightDecay,
         classWeights: encoder.heads.map((h) => Float32Array.from(h.labels.map((l) => classWeights[h.name]![l]!))),
         selectMetric: options.selectMetric,
+        restoreBest: options.restoreBest,
         patience: options.patience,
         callbacks: options.callbacks,
         signal: options.signal,
