@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { type ConvGeometry, convAttrs, convGeometry, validRange } from './conv-geometry.js';
-import { type KernelArgs, f32View, matMul, release, withShape } from './wasm-heap.js';
+import { type KernelArgs, f32View, matMul, release, runWasmKernel, withShape } from './wasm-heap.js';
 
 /**
  * Writes the transposed patch matrix of `x`: row `(i, j, c)` holds, for every
@@ -54,6 +54,48 @@ export function writeTransposedPatches(x: Float32Array, cols: Float32Array, g: C
   }
 }
 
+/**
+ * The same patch matrix for stride 1 when input and output rows are equally
+ * wide ('same' padding), from `x` in `[N, C, H, W]` layout: each row segment
+ * of one image is then the input plane shifted by the tap offset, so it is one
+ * block copy plus zeroed borders.
+ */
+export function writeShiftedPatches(xPlanes: Float32Array, cols: Float32Array, g: ConvGeometry): void {
+  const { inH, inW, inC, outH, outW, kh, kw } = g;
+  const m = g.batch * outH * outW;
+  const plane = inH * inW;
+  const outPlane = outH * outW;
+  for (let b = 0; b < g.batch; b++) {
+    for (let c = 0; c < inC; c++) {
+      const base = (b * inC + c) * plane;
+      for (let i = 0; i < kh; i++) {
+        const offH = i * g.dilationH - g.padTop;
+        const [oh0, oh1] = validRange(offH, 1, inH, outH);
+        for (let j = 0; j < kw; j++) {
+          const offW = j * g.dilationW - g.padLeft;
+          const [ow0, ow1] = validRange(offW, 1, inW, outW);
+          const row = ((i * kw + j) * inC + c) * m + b * outPlane;
+          cols.fill(0, row, row + oh0 * outW);
+          cols.fill(0, row + oh1 * outW, row + outPlane);
+          if (oh1 <= oh0) continue;
+          const len = (oh1 - oh0) * outW;
+          const src = base + (oh0 + offH) * inW + offW;
+          // Reads that would leave the plane land on border columns, zeroed below.
+          const lo = Math.max(0, base - src);
+          const hi = Math.max(0, src + len - (base + plane));
+          cols.set(xPlanes.subarray(src + lo, src + len - hi), row + oh0 * outW + lo);
+          if (ow0 === 0 && ow1 === outW) continue;
+          for (let oh = oh0; oh < oh1; oh++) {
+            const r = row + oh * outW;
+            for (let ow = 0; ow < ow0; ow++) cols[r + ow] = 0;
+            for (let ow = ow1; ow < outW; ow++) cols[r + ow] = 0;
+          }
+        }
+      }
+    }
+  }
+}
+
 /** Kernel function for `Conv2DBackpropFilter` (NHWC, any stride, padding and dilation). */
 export function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
   const { backend } = args;
@@ -68,7 +110,13 @@ export function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
   const k = g.kh * g.kw * g.inC;
   const m = g.batch * g.outH * g.outW;
   const cols = backend.makeOutput([k, m], 'float32');
-  writeTransposedPatches(f32View(backend, x), f32View(backend, cols), g);
+  if (g.strideH === 1 && g.strideW === 1 && g.inW === g.outW) {
+    const planes = g.inC === 1 ? x : runWasmKernel('Transpose', { x }, { perm: [0, 3, 1, 2] }, backend);
+    writeShiftedPatches(f32View(backend, planes), f32View(backend, cols), g);
+    if (planes !== x) release(backend, planes);
+  } else {
+    writeTransposedPatches(f32View(backend, x), f32View(backend, cols), g);
+  }
   const out = matMul(backend, cols, dy, k, m, g.outC);
   release(backend, cols);
   return withShape(out, filterShape);

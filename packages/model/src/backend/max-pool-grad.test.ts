@@ -9,6 +9,8 @@ const cases: Array<{ x: [number, number, number, number]; size: number; stride: 
   { x: [1, 7, 9, 5], size: 3, stride: 2, pad: 'same', ties: false },
   { x: [3, 6, 6, 1], size: 3, stride: 1, pad: 'same', ties: true },
   { x: [2, 9, 7, 2], size: 2, stride: 3, pad: 'valid', ties: false },
+  { x: [2, 9, 7, 3], size: 2, stride: 2, pad: 'valid', ties: true },
+  { x: [1, 7, 9, 2], size: 2, stride: 2, pad: 'same', ties: false },
 ];
 
 function poolAndGrad(c: (typeof cases)[number]): Float32Array[] {

@@ -27,6 +27,15 @@ describe('Sum and Mean on wasm', () => {
     }
   }
 
+  it('should stay within 1e-4 of the cpu backend when a sum runs over 65536 rows', async () => {
+    const big = [64, 32, 32, 8];
+    const run = () =>
+      tf.tidy(() => Float32Array.from(tf.sum(tf.tensor(seededFor(big, 33), big), [0, 1, 2]).dataSync()));
+    const want = await onBackend('cpu', run);
+    const got = await onBackend('wasm', run);
+    expect(relativeError(got, want)).toBeLessThan(1e-4);
+  });
+
   it('should keep the output shape and int32 sums of the stock kernel', async () => {
     await onBackend('wasm', () => undefined);
     const shapes = tf.tidy(() => {

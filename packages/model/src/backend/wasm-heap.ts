@@ -115,3 +115,24 @@ export function matMul(
     backend,
   );
 }
+
+/**
+ * Per-column means of `x` viewed as `[outer, reduced, inner]`, as an
+ * `[outer, 1, 1, inner]` tensor. Runs on the backend's XNNPACK average
+ * pooling, which streams the data once with SIMD: several times faster than a
+ * JavaScript loop, and no transpose as in the stock reductions.
+ */
+export function columnMeans(
+  backend: WasmBackend,
+  x: tf.TensorInfo,
+  outer: number,
+  reduced: number,
+  inner: number,
+): tf.TensorInfo {
+  return runWasmKernel(
+    'AvgPool',
+    { x: withShape(x, [outer, reduced, 1, inner]) },
+    { filterSize: [reduced, 1], strides: [1, 1], pad: 'valid' },
+    backend,
+  );
+}

@@ -7,12 +7,16 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
 import { makeBatchMatMul } from './batch-mat-mul.js';
+import { BATCH_NORM_GRAD, batchNormGrad } from './batch-norm-grad.js';
+import { makeBatchNorm } from './batch-norm.js';
 import { conv2dBackpropFilter } from './conv2d-backprop-filter.js';
 import { makeConv2dBackpropInput } from './conv2d-backprop-input.js';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise-backprop.js';
+import { makeCast, makeIdentity } from './identity.js';
 import { makeMaxPoolGrad } from './max-pool-grad.js';
 import { makeReduce } from './reduce.js';
 import { makeTile } from './tile.js';
+import { registerWasmGradients } from './wasm-gradients.js';
 import { type KernelArgs, type WasmKernelFunc, asWasm } from './wasm-heap.js';
 
 /** Kernels that `registerWasmKernels` adds to, or replaces on, the wasm backend. */
@@ -26,6 +30,10 @@ export const WASM_KERNEL_NAMES = [
   'Sum',
   'Mean',
   'BatchMatMul',
+  'Identity',
+  'Cast',
+  'FusedBatchNorm',
+  BATCH_NORM_GRAD,
 ] as const;
 
 type Factory = (original: WasmKernelFunc | undefined) => WasmKernelFunc;
@@ -43,6 +51,10 @@ const factories: Record<(typeof WASM_KERNEL_NAMES)[number], Factory> = {
     if (original === undefined) throw new Error('wasm backend has no BatchMatMul kernel');
     return makeBatchMatMul(original);
   },
+  Identity: makeIdentity,
+  Cast: makeCast,
+  FusedBatchNorm: makeBatchNorm,
+  [BATCH_NORM_GRAD]: () => batchNormGrad,
 };
 
 let registered = false;
@@ -55,7 +67,9 @@ function wrap(func: WasmKernelFunc): tf.KernelFunc {
 /**
  * Registers the kernels in {@link WASM_KERNEL_NAMES} on the `wasm` backend.
  * Replaced kernels keep the backend's setup and dispose hooks, and their
- * original function serves the cases the replacement does not handle. Call it
+ * original function serves the cases the replacement does not handle. Also
+ * routes the `FusedBatchNorm` and `Mean` gradients through faster kernels
+ * while wasm is active (other backends keep the stock gradients). Call it
  * before `tf.setBackend('wasm')`; later calls do nothing.
  *
  * @example
@@ -78,4 +92,5 @@ export function registerWasmKernels(): void {
     if (existing?.disposeFunc !== undefined) config.disposeFunc = existing.disposeFunc;
     tf.registerKernel(config);
   }
+  registerWasmGradients();
 }
