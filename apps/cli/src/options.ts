@@ -49,3 +49,12 @@ export function headWeights(value: string): Record<string, number> {
   }
   return out;
 }
+
+/** Parses `type:color,shape:color` into invariances (head ignores attribute). */
+export function invariances(value: string): { head: string; attribute: string }[] {
+  return value.split(',').map((part) => {
+    const m = /^\s*([^:]+):([^:]+)\s*$/.exec(part);
+    if (!m) throw new InvalidArgumentError(`expected head:attribute pairs such as type:color, got "${part}"`);
+    return { head: m[1]!.trim(), attribute: m[2]!.trim() };
+  });
+}

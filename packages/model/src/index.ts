@@ -11,3 +11,4 @@ export * from './io/model-dir.js';
 export * from './predictor.js';
 export * from './pipeline/train-on-dataset.js';
 export * from './backend/index.js';
+export * from './views/colour-views.js';

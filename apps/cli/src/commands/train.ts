@@ -12,7 +12,7 @@ import {
 } from '@polyhead/model';
 
 import type { Output } from '../output.js';
-import { fraction, headList, headWeights, nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
+import { fraction, headList, headWeights, invariances, nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
 import { trainingProgress } from '../training-progress.js';
 
 export interface TrainCommandOptions {
@@ -32,6 +32,9 @@ export interface TrainCommandOptions {
   lossWeights?: Record<string, number>;
   classWeights?: string;
   flip: boolean;
+  invariant?: { head: string; attribute: string }[];
+  invariantView: 'recolor' | 'hue';
+  invariantFraction: number;
   selectMetric: SelectMetric;
   restoreBest: boolean;
   shuffle: boolean;
@@ -62,6 +65,9 @@ export function trainCommand(out: Output): Command {
     .option('--loss-weights <pairs>', 'loss weight per head, e.g. color=1,type=0.5', headWeights)
     .option('--class-weights <spec>', 'class weights: "balanced" (every head), "color=balanced", or a JSON file {"color": {"red": 0.6}}')
     .option('--no-flip', 'turn off random horizontal flips')
+    .option('--invariant <pairs>', 'heads that must ignore an attribute, e.g. type:color (type is trained on recoloured views, color on the originals)', invariances)
+    .addOption(new Option('--invariant-view <kind>', 'how colour is changed for --invariant').choices(['recolor', 'hue']).default('recolor'))
+    .option('--invariant-fraction <f>', 'share of each batch shown as a changed view', fraction, 0.5)
     .addOption(new Option('--select-metric <m>', 'validation metric that picks the best epoch').choices(['meanMacroF1', 'exactMatch', 'meanAccuracy', 'valLoss']).default('meanMacroF1'))
     .option('--no-restore-best', 'keep the last epoch\'s weights instead of the best validation epoch\'s')
     .option('--no-shuffle', 'train in the order the data lists the images')
@@ -96,6 +102,9 @@ export async function runTrain(opts: TrainCommandOptions, out: Output) {
     lossWeights: opts.lossWeights,
     classWeights,
     flip: opts.flip,
+    invariant: opts.invariant,
+    invariantView: opts.invariantView,
+    invariantFraction: opts.invariantFraction,
     selectMetric: opts.selectMetric,
     restoreBest: opts.restoreBest,
     noShuffle: !opts.shuffle,

@@ -16,7 +16,8 @@ import { balancedClassWeights } from '../loss.js';
 import { buildNetwork, networkSpec, type Network } from '../network.js';
 import type { ModelMeta } from '../spec.js';
 import { tf } from '../tf.js';
-import { train, type SelectMetric, type TrainCallbacks, type TrainResult } from '../train/trainer.js';
+import { colourView, type ColourViewKind } from '../views/colour-views.js';
+import { train, type Invariance, type SelectMetric, type TrainCallbacks, type TrainResult } from '../train/trainer.js';
 
 /** Class weights of one head: `balanced` (n / (k · n_c)) or a weight per label name. */
 export type ClassWeightSetting = 'balanced' | Record<string, number>;
@@ -45,6 +46,16 @@ export interface TrainOnDatasetOptions {
   lossWeights?: Record<string, number>;
   /** Class weights per head name; unnamed heads get none. */
   classWeights?: Record<string, ClassWeightSetting>;
+  /**
+   * Declared invariances: `{ head: 'type', attribute: 'color' }` trains the
+   * type head on views whose colour is changed, the color head on the rest.
+   * One attribute for all entries.
+   */
+  invariant?: { head: string; attribute: string }[];
+  /** How colour is changed for an invariance to a colour attribute. Default `recolor`. */
+  invariantView?: ColourViewKind;
+  /** Share of each batch shown as a changed view. Default 0.5. */
+  invariantFraction?: number;
   /** Random horizontal flips of training images. Default true. */
   flip?: boolean;
   selectMetric?: SelectMetric;
@@ -126,6 +137,7 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
     backbone: options.backbone,
     heads: encoder.heads.map((h) => ({ name: h.name, labels: h.labels, weight: lossWeights[h.name] ?? 1 })),
   });
+  const invariance = resolveInvariance(options, encoder.heads.map((h) => h.name), preprocessing, seed);
   const net = buildNetwork(spec, { seed });
   const cache = new ImageCache((options.cacheMb ?? 1024) * 2 ** 20);
   const flip = options.flip ?? true;
@@ -153,6 +165,7 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
         classWeights: encoder.heads.map((h) => Float32Array.from(h.labels.map((l) => classWeights[h.name]![l]!))),
         selectMetric: options.selectMetric,
         restoreBest: options.restoreBest,
+        invariance,
         patience: options.patience,
         callbacks: options.callbacks,
         signal: options.signal,
@@ -172,6 +185,9 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
         learningRate: options.learningRate ?? 2e-3,
         seed,
         flip,
+        invariant: options.invariant ?? [],
+        invariantView: invariance ? (options.invariantView ?? 'recolor') : undefined,
+        invariantFraction: invariance ? (invariance.fraction ?? 0.5) : undefined,
         classWeights,
         backend: tf.getBackend(),
       },
@@ -184,6 +200,39 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
     net.model.dispose();
     throw error;
   }
+}
+
+function resolveInvariance(
+  options: TrainOnDatasetOptions,
+  heads: string[],
+  preprocessing: Preprocessing,
+  seed: number,
+): Invariance | undefined {
+  const entries = options.invariant ?? [];
+  if (entries.length === 0) return undefined;
+  const index = (name: string, role: string) => {
+    const i = heads.indexOf(name);
+    if (i < 0) {
+      throw new PolyheadError('TRAIN_UNKNOWN_HEAD', `invariance names ${role} "${name}", but the heads are ${heads.join(', ')}`, { kind: 'usage' });
+    }
+    return i;
+  };
+  const attributes = [...new Set(entries.map((e) => e.attribute))];
+  if (attributes.length > 1) {
+    throw new PolyheadError('TRAIN_BAD_INVARIANCE', `invariances must all name one attribute, got ${attributes.join(' and ')}`, { kind: 'usage' });
+  }
+  const changed = index(attributes[0]!, 'attribute');
+  const invariantHeads = entries.map((e) => index(e.head, 'head'));
+  if (invariantHeads.includes(changed)) {
+    throw new PolyheadError('TRAIN_BAD_INVARIANCE', `head "${heads[changed]}" cannot be invariant to itself`, { kind: 'usage' });
+  }
+  return {
+    transform: colourView(options.invariantView ?? 'recolor', preprocessing.scaling),
+    invariantHeads,
+    changedHeads: [changed],
+    fraction: options.invariantFraction,
+    seed: seed + 1,
+  };
 }
 
 /**

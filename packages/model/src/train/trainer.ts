@@ -1,11 +1,35 @@
 import type { Batch } from '@polyhead/data';
-import { PolyheadError } from '@polyhead/data';
+import { createRng, deriveSeed, PolyheadError } from '@polyhead/data';
 
 import { countKnown, maskedCrossEntropy } from '../loss.js';
 import { argmaxRows, computeMetrics, type MultiHeadMetrics } from '../metrics.js';
 import type { Network } from '../network.js';
 import { tf } from '../tf.js';
+import type { ViewTransform } from '../views/colour-views.js';
 import { Adam } from './adam.js';
+
+/**
+ * Declared invariance: some heads must not depend on an attribute that other
+ * heads describe ("type does not depend on colour").
+ *
+ * In every batch a random share `fraction` of the samples is replaced by a
+ * view with that attribute changed. Invariant heads learn from those views
+ * only, and the heads that describe the attribute from the untouched samples
+ * only (the transform changes their label). One forward pass serves both, so
+ * the cost of a step does not grow.
+ */
+export interface Invariance {
+  /** Makes the changed view of a batch. */
+  transform: ViewTransform;
+  /** Heads that must ignore the attribute (indices). */
+  invariantHeads: number[];
+  /** Heads whose label the transform changes (indices). */
+  changedHeads: number[];
+  /** Share of each batch shown as a changed view. Default 0.5. */
+  fraction?: number;
+  /** Seeds which samples are changed and how. Default 0. */
+  seed?: number;
+}
 
 /** Where the trainer gets its batches from. */
 export interface TrainFeed {
@@ -42,6 +66,8 @@ export interface TrainOptions {
   restoreBest?: boolean;
   /** Stop after this many epochs without improvement. Default: never. */
   patience?: number;
+  /** Heads trained on views with an attribute changed; see {@link Invariance}. */
+  invariance?: Invariance;
   callbacks?: TrainCallbacks;
   /** Aborting ends training after the current batch. */
   signal?: AbortSignal;
@@ -162,7 +188,7 @@ export async function train(net: Network, feed: TrainFeed, options: TrainOptions
         if (options.signal?.aborted) break;
         const batchStart = performance.now();
         optimizer.learningRate = learningRateAt(step);
-        const values = await trainStep(net, optimizer, trainable, b, weights, classWeights);
+        const values = await trainStep(net, optimizer, trainable, b, weights, classWeights, options.invariance, step);
         batch++;
         step++;
         samples += b.shape[0];
@@ -291,8 +317,12 @@ async function trainStep(
   batch: Batch,
   weights: number[],
   classWeights: (tf.Tensor1D | undefined)[],
+  invariance: Invariance | undefined,
+  step: number,
 ): Promise<StepValues> {
-  const counts = batch.labels.map(countKnown);
+  const view = invariance ? drawViews(invariance, batch, step) : null;
+  const labels = view ? view.labels : batch.labels;
+  const counts = labels.map(countKnown);
   // A head without labels in this batch must not move: leave its own
   // variables out of the update altogether.
   const frozen = new Set<tf.Variable>();
@@ -304,8 +334,12 @@ async function trainStep(
   let perHead: tf.Scalar[] = [];
   let right: tf.Scalar[] = [];
   const summary = tf.tidy(() => {
-    const x = tf.tensor4d(batch.x, batch.shape);
-    const ys = batch.labels.map((l) => tf.tensor1d(l, 'int32'));
+    let x = tf.tensor4d(batch.x, batch.shape);
+    if (view) {
+      const changed = tf.tensor4d(view.mask, [batch.shape[0], 1, 1, 1]);
+      x = tf.add(x, tf.mul(tf.sub(invariance!.transform(x, view.random), x), changed));
+    }
+    const ys = labels.map((l) => tf.tensor1d(l, 'int32'));
     const { value, grads } = tf.variableGrads(() => {
       const raw = net.logitsModel.apply(x, { training: true }) as tf.Tensor | tf.Tensor[];
       const outs = (Array.isArray(raw) ? raw : [raw]) as tf.Tensor2D[];
@@ -319,11 +353,31 @@ async function trainStep(
   tf.dispose([...perHead, ...right]);
   const values = (await summary.data()) as Float32Array;
   summary.dispose();
-  const k = batch.labels.length;
+  const k = labels.length;
   return {
     total: values[0]!,
     heads: counts.map((count, h) => ({ loss: values[1 + h]!, right: values[1 + k + h]!, count })),
   };
+}
+
+/**
+ * Picks the samples of a batch to show as changed views, and hides the labels
+ * each head must not learn from: invariant heads keep only changed samples,
+ * heads describing the attribute only untouched ones.
+ */
+function drawViews(invariance: Invariance, batch: Batch, step: number) {
+  const random = createRng(deriveSeed(invariance.seed ?? 0, step));
+  const n = batch.shape[0];
+  const fraction = invariance.fraction ?? 0.5;
+  const mask = new Float32Array(n);
+  for (let i = 0; i < n; i++) mask[i] = random() < fraction ? 1 : 0;
+  const labels = batch.labels.map((l, h) => {
+    const invariant = invariance.invariantHeads.includes(h);
+    const changed = invariance.changedHeads.includes(h);
+    if (!invariant && !changed) return l;
+    return Int32Array.from(l, (label, i) => ((invariant ? mask[i] === 1 : mask[i] === 0) ? label : -1));
+  });
+  return { mask, labels, random };
 }
 
 /** Predictions and metrics of a network over a stream of labelled batches. */
