@@ -31,7 +31,7 @@ export function trainingProgress(out: Output, epochs: number, extra: TrainCallba
         bar.setTotal(Math.max(log.batches, log.batch));
         bar.update(log.batch, {
           loss: log.loss.toFixed(4),
-          heads: Object.entries(log.heads).map(([h, v]) => `${h} ${v.loss.toFixed(3)}`).join(' '),
+          heads: Object.entries(log.heads).map(([h, v]) => `${h} loss ${v.loss.toFixed(3)} acc ${v.accuracy.toFixed(2)}`).join(' '),
           ips: log.imagesPerSec.toFixed(0),
         });
       }

@@ -54,13 +54,13 @@ describe('train', () => {
     const initial = colorVars.map((v) => Array.from(v.dataSync()));
     const initialType = typeVars.map((v) => Array.from(v.dataSync()));
     const [batch] = syntheticBatches(set, Array.from({ length: 16 }, (_, i) => i), 16, { color: () => true });
-    const losses: Record<string, { loss: number; count: number }>[] = [];
+    const losses: Record<string, { loss: number; accuracy: number; count: number }>[] = [];
     await train(
       net,
       { trainSize: 16, train: async function* () { yield batch!; } },
       { epochs: 1, batchSize: 16, schedule: 'constant', callbacks: { onBatchEnd: (log) => void losses.push(log.heads) } },
     );
-    expect(losses[0]!.color).toEqual({ loss: 0, count: 0 });
+    expect(losses[0]!.color).toEqual({ loss: 0, accuracy: 0, count: 0 });
     expect(Number.isFinite(losses[0]!.type!.loss)).toBe(true);
     expect(colorVars.map((v) => Array.from(v.dataSync()))).toEqual(initial);
     expect(typeVars.map((v) => Array.from(v.dataSync()))).not.toEqual(initialType);

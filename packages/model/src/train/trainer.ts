@@ -76,6 +76,8 @@ export interface TrainOptions {
 /** Loss and sample count of one head in one batch. */
 export interface HeadBatchLog {
   loss: number;
+  /** Share of the labelled samples the head got right (in training mode). */
+  accuracy: number;
   /** Samples in the batch that carry this head's label. */
   count: number;
 }
@@ -212,7 +214,12 @@ export async function train(net: Network, feed: TrainFeed, options: TrainOptions
           batches: batchesPerEpoch,
           samples: b.shape[0],
           loss: values.total,
-          heads: Object.fromEntries(heads.map((head, h) => [head.name, { loss: values.heads[h]!.loss, count: values.heads[h]!.count }])),
+          heads: Object.fromEntries(
+            heads.map((head, h) => {
+              const v = values.heads[h]!;
+              return [head.name, { loss: v.loss, accuracy: v.count > 0 ? v.right / v.count : 0, count: v.count }];
+            }),
+          ),
           learningRate: optimizer.learningRate,
           imagesPerSec: b.shape[0] / ((performance.now() - batchStart) / 1000),
         });
