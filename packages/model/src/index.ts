@@ -12,3 +12,4 @@ export * from './predictor.js';
 export * from './pipeline/train-on-dataset.js';
 export * from './backend/index.js';
 export * from './views/colour-views.js';
+export * from './pipeline/holdout.js';

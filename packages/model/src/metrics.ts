@@ -162,3 +162,36 @@ function compareIndexLists(a: number[], b: number[]): number {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
   return 0;
 }
+
+/** How often a combination was predicted. */
+export interface PredictedCombo {
+  labels: Record<string, string>;
+  count: number;
+  /** Share of all predictions. */
+  share: number;
+}
+
+/**
+ * Counts the predicted label combinations that are not in `known` (for
+ * instance, combinations never present in training): does the model ever
+ * answer "blue shirt" at all?
+ */
+export function comboPredictions(
+  heads: readonly HeadVocab[],
+  predicted: readonly Int32Array[],
+  known: readonly (readonly string[])[],
+): PredictedCombo[] {
+  const n = predicted[0]?.length ?? 0;
+  const knownKeys = new Set(known.map((k) => JSON.stringify(k)));
+  const counts = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    const key = JSON.stringify(heads.map((head, h) => head.labels[predicted[h]![i]!]));
+    if (!knownKeys.has(key)) counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([key, count]) => {
+      const labels = JSON.parse(key) as string[];
+      return { labels: Object.fromEntries(heads.map((head, h) => [head.name, labels[h]!])), count, share: n > 0 ? count / n : 0 };
+    });
+}

@@ -1,6 +1,15 @@
 import { Command } from 'commander';
 import { batches, DataError, ImageCache, LabelEncoder, loadDataset, type Dataset } from '@polyhead/data';
-import { evaluate, initBackend, loadModelDir, type MultiHeadMetrics } from '@polyhead/model';
+import {
+  argmaxRows,
+  comboPredictions,
+  computeMetrics,
+  evaluate,
+  initBackend,
+  loadModelDir,
+  type MultiHeadMetrics,
+  type PredictedCombo,
+} from '@polyhead/model';
 
 import type { Output } from '../output.js';
 
@@ -36,10 +45,45 @@ export function evaluateCommand(out: Output): Command {
         batches(dataset.samples, labels, indices, { batchSize: 64, shuffle: false, seed: 0, pre: meta.preprocessing, cache: new ImageCache(256 * 2 ** 20) }),
       );
       net.model.dispose();
+      const heads = meta.network.heads;
+      const predicted = result.probs.map((p, h) => argmaxRows(p, heads[h]!.labels.length));
+      const trainCombos = (meta.training?.trainCombos as string[][] | undefined) ?? null;
+      let split: { seen: MultiHeadMetrics; unseen: MultiHeadMetrics; novel: PredictedCombo[] } | undefined;
+      if (trainCombos) {
+        // Seen and unseen are decided by the label combinations the model was trained on.
+        const known = new Set(trainCombos.map((c) => JSON.stringify(c)));
+        const isSeen = dataset.samples.map((s) => known.has(JSON.stringify(s.labels)));
+        const subset = (keep: (i: number) => boolean) => {
+          const idx = dataset.samples.map((_, i) => i).filter(keep);
+          const pick = <T extends Int32Array>(a: T) => Int32Array.from(idx, (i) => a[i]!);
+          return computeMetrics(heads, result.labels.map(pick), predicted.map(pick));
+        };
+        split = {
+          seen: subset((i) => isSeen[i]!),
+          unseen: subset((i) => !isSeen[i]! && dataset.samples[i]!.labels.every((l) => l !== null)),
+          novel: comboPredictions(heads, predicted, trainCombos),
+        };
+      }
       if (opts.json) {
-        out.result(JSON.stringify({ ...result.metrics, losses: result.losses, samples: dataset.samples.length }));
+        out.result(
+          JSON.stringify({
+            ...result.metrics,
+            ...(split ? { seen: split.seen, unseen: split.unseen, novelPredictions: split.novel } : {}),
+            losses: result.losses,
+            samples: dataset.samples.length,
+          }),
+        );
       } else {
         printEvaluation(out, result.metrics);
+        if (split) {
+          out.result(`seen combinations:   exact-match ${split.seen.exactMatch.toFixed(4)} over ${split.seen.fullyLabelled} images`);
+          out.result(`unseen combinations: exact-match ${split.unseen.exactMatch.toFixed(4)} over ${split.unseen.fullyLabelled} images`);
+          out.result('predictions of combinations never in training:');
+          if (split.novel.length === 0) out.result('  none');
+          for (const c of split.novel) {
+            out.result(`  ${Object.values(c.labels).join(' ').padEnd(30)} ${String(c.count).padStart(6)}  (${(100 * c.share).toFixed(1)}% of images)`);
+          }
+        }
       }
     });
 }

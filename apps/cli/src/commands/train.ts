@@ -3,7 +3,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { loadDataset, PolyheadError, type Dataset } from '@polyhead/data';
 import {
+  formatCombo,
   initBackend,
+  parseCombos,
   saveModelDir,
   trainOnDataset,
   type ClassWeightSetting,
@@ -35,6 +37,8 @@ export interface TrainCommandOptions {
   invariant?: { head: string; attribute: string }[];
   invariantView: 'recolor' | 'hue';
   invariantFraction: number;
+  holdoutCombos?: string;
+  holdoutFraction?: number;
   selectMetric: SelectMetric;
   restoreBest: boolean;
   shuffle: boolean;
@@ -53,6 +57,8 @@ export function trainCommand(out: Output): Command {
     .option('--val <csv|folder>', 'explicit validation set (default: split off --val-fraction of --data)')
     .option('--heads <names>', 'head names, for folder datasets (e.g. color,type)', headList)
     .option('--separator <sep>', 'separator of folder names', '_')
+    .option('--holdout-combos <list>', 'label combinations kept out of training and scored apart, e.g. "color=blue,type=shirt;color=red,type=shoes"')
+    .option('--holdout-fraction <f>', 'or hold out this share of the label combinations (chosen with --seed)', fraction)
     .option('--val-fraction <f>', 'share of each label combination held out for validation', fraction, 0.2)
     .option('--size <px>', 'square input size', positiveInt, 64)
     .option('--width <n>', 'filters of the first backbone block (doubling per block)', positiveInt, 32)
@@ -93,6 +99,7 @@ export async function runTrain(opts: TrainCommandOptions, out: Output) {
     dataset,
     val,
     valFraction: opts.valFraction,
+    holdout: { combos: opts.holdoutCombos ? parseCombos(opts.holdoutCombos) : undefined, fraction: opts.holdoutFraction },
     inputSize: opts.size,
     backbone: { width: opts.width, depth: opts.depth },
     epochs: opts.epochs,
@@ -116,6 +123,11 @@ export async function runTrain(opts: TrainCommandOptions, out: Output) {
   trained.meta.training = { ...trained.meta.training, seconds, history: trained.result.history };
   await saveModelDir(opts.out, trained.net, trained.meta);
   if (trained.result.val) printSummary(out, trained.result.val, trained.result.bestEpoch);
+  if (trained.unseen) {
+    out.info(`held out: ${trained.heldOut.map(formatCombo).join('; ')}`);
+    const heads = Object.entries(trained.unseen.heads).map(([n, h]) => `${n} ${h.accuracy.toFixed(4)}`).join(', ');
+    out.info(`unseen combinations: exact-match ${trained.unseen.exactMatch.toFixed(4)} over ${trained.unseen.fullyLabelled} images (accuracy ${heads})`);
+  }
   const weighted = Object.entries(trained.classWeights).filter(([name]) => classWeights?.[name] !== undefined);
   for (const [name, w] of weighted) {
     out.info(`class weights ${name}: ${Object.entries(w).map(([l, v]) => `${l}=${round(v)}`).join(', ')}`);
@@ -130,6 +142,7 @@ export async function runTrain(opts: TrainCommandOptions, out: Output) {
         classWeights: trained.classWeights,
         history: trained.result.history,
         val: trained.result.val,
+        ...(trained.unseen ? { unseen: trained.unseen, heldOut: trained.heldOut } : {}),
       }),
     );
   }

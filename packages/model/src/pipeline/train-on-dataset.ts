@@ -13,11 +13,13 @@ import {
 
 import type { SmallCnnArgs } from '../backbone/small-cnn.js';
 import { balancedClassWeights } from '../loss.js';
+import type { MultiHeadMetrics } from '../metrics.js';
 import { buildNetwork, networkSpec, type Network } from '../network.js';
 import type { ModelMeta } from '../spec.js';
 import { tf } from '../tf.js';
 import { colourView, type ColourViewKind } from '../views/colour-views.js';
-import { train, type Invariance, type SelectMetric, type TrainCallbacks, type TrainResult } from '../train/trainer.js';
+import { formatCombo, selectHoldout, type Combo, type HoldoutSpec } from './holdout.js';
+import { evaluate, train, type Invariance, type SelectMetric, type TrainCallbacks, type TrainResult } from '../train/trainer.js';
 
 /** Class weights of one head: `balanced` (n / (k · n_c)) or a weight per label name. */
 export type ClassWeightSetting = 'balanced' | Record<string, number>;
@@ -30,6 +32,8 @@ export interface TrainOnDatasetOptions {
   val?: Dataset;
   /** Share of each label combination held out for validation. Default 0.2. */
   valFraction?: number;
+  /** Label combinations kept out of training and validation, scored apart as `unseen`. */
+  holdout?: HoldoutSpec;
   /** Square input side. Default 64. */
   inputSize?: number;
   /** Small-CNN backbone settings. */
@@ -76,8 +80,12 @@ export interface TrainedModel {
   meta: ModelMeta;
   result: TrainResult;
   encoder: LabelEncoder;
-  /** Indices into `dataset.samples` used for training and validation. */
-  split: { train: number[]; val: number[] };
+  /** Indices into `dataset.samples` used for training and validation, and held out. */
+  split: { train: number[]; val: number[]; unseen: number[] };
+  /** Scores on the held-out combinations, when some were held out. */
+  unseen?: MultiHeadMetrics;
+  /** Combinations held out. */
+  heldOut: Combo[];
   /** Resolved class weights per head, keyed by label name (1 where none were given). */
   classWeights: Record<string, Record<string, number>>;
 }
@@ -102,22 +110,25 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
 
   const encoder = LabelEncoder.fit(dataset);
   const labels = encoder.encode(dataset);
+  const holdout = selectHoldout(dataset, options.holdout ?? {}, seed);
+  const candidates = dataset.samples.map((_, i) => i).filter((i) => !holdout.heldOut[i]);
+  const unseenIdx = dataset.samples.map((_, i) => i).filter((i) => holdout.heldOut[i]);
   let trainIdx: number[];
   let valIdx: number[];
   let valSamples: Sample[];
   let valLabels: Int32Array[];
   if (options.val) {
-    trainIdx = dataset.samples.map((_, i) => i);
+    trainIdx = candidates;
     valIdx = options.val.samples.map((_, i) => i);
     valSamples = options.val.samples;
     valLabels = encoder.encode(options.val);
   } else {
-    const split = stratifiedSplit(dataset.samples.map((s) => comboKey(s.labels)), {
+    const split = stratifiedSplit(candidates.map((i) => comboKey(dataset.samples[i]!.labels)), {
       valFraction: options.valFraction ?? 0.2,
       seed,
     });
-    trainIdx = split.train;
-    valIdx = split.val;
+    trainIdx = split.train.map((j) => candidates[j]!);
+    valIdx = split.val.map((j) => candidates[j]!);
     valSamples = dataset.samples;
     valLabels = labels;
   }
@@ -125,7 +136,11 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
     throw new PolyheadError('DATA_EMPTY', `${dataset.origin}: no samples left to train on`);
   }
 
-  const classWeights = resolveClassWeights(encoder, labels, trainIdx, options.classWeights ?? {});
+  // NOTE: balanced weights count every labelled row of `dataset`, not the training part of the
+  // split: a stratified split cannot keep rare classes' shares exact, and the weights should be
+  // the n / (k · n_c) of the data the user supplied.
+  const allIdx = dataset.samples.map((_, i) => i);
+  const classWeights = resolveClassWeights(encoder, labels, allIdx, options.classWeights ?? {});
   const lossWeights = options.lossWeights ?? {};
   for (const name of Object.keys(lossWeights)) {
     if (!dataset.heads.includes(name)) {
@@ -171,6 +186,17 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
         signal: options.signal,
       },
     );
+    let unseen: MultiHeadMetrics | undefined;
+    if (unseenIdx.length > 0) {
+      const evaluation = await evaluate(
+        net,
+        batches(dataset.samples, labels, unseenIdx, { batchSize: 64, shuffle: false, seed, pre: preprocessing, cache }),
+      );
+      unseen = evaluation.metrics;
+    }
+    const trainCombos = [...new Set(trainIdx.map((i) => dataset.samples[i]!.labels).filter((l) => l.every((x) => x !== null)).map((l) => JSON.stringify(l)))]
+      .sort()
+      .map((k) => JSON.parse(k) as string[]);
     const meta: ModelMeta = {
       format: 'polyhead-model/1',
       network: spec,
@@ -185,17 +211,28 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
         learningRate: options.learningRate ?? 2e-3,
         seed,
         flip,
+        holdout: holdout.combos.map(formatCombo),
+        trainCombos,
         invariant: options.invariant ?? [],
         invariantView: invariance ? (options.invariantView ?? 'recolor') : undefined,
         invariantFraction: invariance ? (invariance.fraction ?? 0.5) : undefined,
         classWeights,
         backend: tf.getBackend(),
       },
-      metrics: result.val ? { val: result.val } : {},
+      metrics: { ...(result.val ? { val: result.val } : {}), ...(unseen ? { unseen } : {}) },
       createdAt: new Date().toISOString(),
       versions: { tfjs: tf.version.tfjs, polyhead: '0.1.0' },
     };
-    return { net, meta, result, encoder, split: { train: trainIdx, val: valIdx }, classWeights };
+    return {
+      net,
+      meta,
+      result,
+      encoder,
+      split: { train: trainIdx, val: valIdx, unseen: unseenIdx },
+      unseen,
+      heldOut: holdout.combos,
+      classWeights,
+    };
   } catch (error) {
     net.model.dispose();
     throw error;
