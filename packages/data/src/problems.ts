@@ -17,14 +17,19 @@ export function formatProblem({ file, line, reason }: Problem): string {
 
 /**
  * One DataError carrying every problem found: the first {@link MAX_LISTED_PROBLEMS} in the
- * message, all of them in `details.problems`.
+ * message, all of them in `details.problems`. A single problem stays on the title's line, so the
+ * CLI reports it as one line.
  */
 export function problemsError(code: string, title: string, problems: Problem[]): DataError {
+  if (problems.length === 1) {
+    return new DataError(code, `${title}: ${formatProblem(problems[0]!)}`, {
+      details: { problems, count: 1 },
+    });
+  }
   const listed = problems.slice(0, MAX_LISTED_PROBLEMS).map((p) => `  ${formatProblem(p)}`);
   const rest = problems.length - listed.length;
   if (rest > 0) listed.push(`  … and ${rest} more`);
-  const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
-  return new DataError(code, `${title} (${count}):\n${listed.join('\n')}`, {
+  return new DataError(code, `${title} (${problems.length} problems):\n${listed.join('\n')}`, {
     details: { problems, count: problems.length },
   });
 }
