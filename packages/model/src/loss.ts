@@ -40,8 +40,10 @@ export function countKnown(labels: Int32Array): number {
 /**
  * "Balanced" class weights n / (k · n_c) over the known labels, as in
  * scikit-learn. A class absent from the data gets weight 0 (nothing to weigh).
+ * Computed in double precision, so reports show 0.6 rather than its float32
+ * neighbour; the trainer rounds to float32 when it builds the tensor.
  */
-export function balancedClassWeights(labels: Int32Array, numClasses: number): Float32Array {
+export function balancedClassWeights(labels: Int32Array, numClasses: number): Float64Array {
   const counts = new Float64Array(numClasses);
   let n = 0;
   for (let i = 0; i < labels.length; i++) {
@@ -52,7 +54,7 @@ export function balancedClassWeights(labels: Int32Array, numClasses: number): Fl
     }
   }
   const present = counts.filter((c) => c > 0).length;
-  const out = new Float32Array(numClasses);
+  const out = new Float64Array(numClasses);
   for (let c = 0; c < numClasses; c++) {
     out[c] = counts[c]! > 0 ? n / (present * counts[c]!) : 0;
   }
