@@ -54,7 +54,8 @@ export function formatEpoch(log: EpochLog, epochs: number): string {
   const heads = Object.entries(log.heads)
     .map(([name, h]) => {
       const val = log.val?.heads[name];
-      return `${name} ${h.accuracy.toFixed(3)}${val ? `/${val.accuracy.toFixed(3)}` : ''}`;
+      const weight = h.weight !== 1 ? ` (w ${h.weight.toFixed(3)})` : '';
+      return `${name} ${h.accuracy.toFixed(3)}${val ? `/${val.accuracy.toFixed(3)}` : ''}${weight}`;
     })
     .join(' ');
   const val = log.val ? ` | val loss ${log.val.loss.toFixed(4)} exact ${log.val.exactMatch.toFixed(3)}` : '';

@@ -13,3 +13,4 @@ export * from './pipeline/train-on-dataset.js';
 export * from './backend/index.js';
 export * from './views/colour-views.js';
 export * from './pipeline/holdout.js';
+export * from './train/loss-balance.js';

@@ -32,6 +32,7 @@ export interface TrainCommandOptions {
   seed: number;
   backend: string;
   lossWeights?: Record<string, number>;
+  lossBalance: 'fixed' | 'uncertainty' | 'dwa';
   classWeights?: string;
   flip: boolean;
   invariant?: { head: string; attribute: string }[];
@@ -69,6 +70,7 @@ export function trainCommand(out: Output): Command {
     .option('--seed <n>', 'seed of the split, shuffling, initial weights and augmentation', nonNegativeInt, 0)
     .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'))
     .option('--loss-weights <pairs>', 'loss weight per head, e.g. color=1,type=0.5', headWeights)
+    .addOption(new Option('--loss-balance <how>', 'balance head losses: fixed weights, learned uncertainty, or dynamic weight averaging').choices(['fixed', 'uncertainty', 'dwa']).default('fixed'))
     .option('--class-weights <spec>', 'class weights: "balanced" (every head), "color=balanced", or a JSON file {"color": {"red": 0.6}}')
     .option('--no-flip', 'turn off random horizontal flips')
     .option('--invariant <pairs>', 'heads that must ignore an attribute, e.g. type:color (type is trained on recoloured views, color on the originals)', invariances)
@@ -107,6 +109,7 @@ export async function runTrain(opts: TrainCommandOptions, out: Output) {
     learningRate: opts.lr,
     seed: opts.seed,
     lossWeights: opts.lossWeights,
+    lossBalance: opts.lossBalance,
     classWeights,
     flip: opts.flip,
     invariant: opts.invariant,

@@ -19,6 +19,7 @@ import type { ModelMeta } from '../spec.js';
 import { tf } from '../tf.js';
 import { colourView, type ColourViewKind } from '../views/colour-views.js';
 import { formatCombo, selectHoldout, type Combo, type HoldoutSpec } from './holdout.js';
+import type { LossBalance } from '../train/loss-balance.js';
 import { evaluate, train, type Invariance, type SelectMetric, type TrainCallbacks, type TrainResult } from '../train/trainer.js';
 
 /** Class weights of one head: `balanced` (n / (k · n_c)) or a weight per label name. */
@@ -48,6 +49,8 @@ export interface TrainOnDatasetOptions {
   seed?: number;
   /** Loss weight per head name; unnamed heads weigh 1. */
   lossWeights?: Record<string, number>;
+  /** How head losses are balanced over the run. Default `fixed`. */
+  lossBalance?: LossBalance;
   /** Class weights per head name; unnamed heads get none. */
   classWeights?: Record<string, ClassWeightSetting>;
   /**
@@ -180,6 +183,7 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
         classWeights: encoder.heads.map((h) => Float32Array.from(h.labels.map((l) => classWeights[h.name]![l]!))),
         selectMetric: options.selectMetric,
         restoreBest: options.restoreBest,
+        lossBalance: options.lossBalance,
         invariance,
         patience: options.patience,
         callbacks: options.callbacks,
@@ -209,6 +213,7 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
         bestEpoch: result.bestEpoch,
         batchSize,
         learningRate: options.learningRate ?? 2e-3,
+        lossBalance: options.lossBalance ?? 'fixed',
         seed,
         flip,
         holdout: holdout.combos.map(formatCombo),

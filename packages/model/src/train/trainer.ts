@@ -7,6 +7,7 @@ import type { Network } from '../network.js';
 import { tf } from '../tf.js';
 import type { ViewTransform } from '../views/colour-views.js';
 import { Adam } from './adam.js';
+import { createLossBalancer, type LossBalance, type LossBalancer } from './loss-balance.js';
 
 /**
  * Declared invariance: some heads must not depend on an attribute that other
@@ -58,6 +59,8 @@ export interface TrainOptions {
   weightDecay?: number;
   /** Per head, the weight of its loss term; default each head spec's `weight`. */
   lossWeights?: number[];
+  /** How head losses are weighed against each other over the run. Default `fixed`. */
+  lossBalance?: LossBalance;
   /** Per head, a weight per class (or undefined for none). */
   classWeights?: (Float32Array | undefined)[];
   /** Picks the best epoch on validation data. Default `meanMacroF1`. */
@@ -156,7 +159,7 @@ export interface TrainResult {
  */
 export async function train(net: Network, feed: TrainFeed, options: TrainOptions): Promise<TrainResult> {
   const heads = net.spec.heads;
-  const weights = options.lossWeights ?? heads.map((h) => h.weight);
+  const balancer = createLossBalancer({ kind: options.lossBalance ?? 'fixed', weights: options.lossWeights ?? heads.map((h) => h.weight) });
   const peakLr = options.learningRate ?? 1e-3;
   const optimizer = new Adam({ learningRate: peakLr, weightDecay: options.weightDecay ?? 0 });
   const classWeights = (options.classWeights ?? []).map((w) => (w ? tf.keep(tf.tensor1d(w)) : undefined));
@@ -190,7 +193,7 @@ export async function train(net: Network, feed: TrainFeed, options: TrainOptions
         if (options.signal?.aborted) break;
         const batchStart = performance.now();
         optimizer.learningRate = learningRateAt(step);
-        const values = await trainStep(net, optimizer, trainable, b, weights, classWeights, options.invariance, step);
+        const values = await trainStep(net, optimizer, balancer, trainable, b, classWeights, options.invariance, step);
         batch++;
         step++;
         samples += b.shape[0];
@@ -226,11 +229,14 @@ export async function train(net: Network, feed: TrainFeed, options: TrainOptions
       }
       const trainSeconds = (performance.now() - started) / 1000;
 
+      const headLosses = sums.map((s) => (s.count > 0 ? s.loss / s.count : 0));
+      balancer.endEpoch(headLosses);
+      const weights = balancer.effectiveWeights();
       const headLogs: Record<string, HeadEpochLog> = {};
       let total = 0;
       heads.forEach((head, h) => {
         const s = sums[h]!;
-        const loss = s.count > 0 ? s.loss / s.count : 0;
+        const loss = headLosses[h]!;
         total += weights[h]! * loss;
         headLogs[head.name] = { loss, accuracy: s.count > 0 ? s.right / s.count : 0, weight: weights[h]!, count: s.count };
       });
@@ -294,6 +300,7 @@ export async function train(net: Network, feed: TrainFeed, options: TrainOptions
     if (best) tf.dispose(best.weights);
     tf.dispose(classWeights.filter((w): w is tf.Tensor1D => w !== undefined));
     optimizer.dispose();
+    balancer.dispose();
   }
 }
 
@@ -320,9 +327,9 @@ interface StepValues {
 async function trainStep(
   net: Network,
   optimizer: Adam,
+  balancer: LossBalancer,
   trainable: tf.Variable[],
   batch: Batch,
-  weights: number[],
   classWeights: (tf.Tensor1D | undefined)[],
   invariance: Invariance | undefined,
   step: number,
@@ -334,9 +341,12 @@ async function trainStep(
   // variables out of the update altogether.
   const frozen = new Set<tf.Variable>();
   counts.forEach((count, h) => {
-    if (count === 0) for (const v of net.headVariables[h]!) frozen.add(v);
+    if (count > 0) return;
+    for (const v of net.headVariables[h]!) frozen.add(v);
+    if (balancer.variables[h]) frozen.add(balancer.variables[h]!);
   });
-  const vars = frozen.size > 0 ? trainable.filter((v) => !frozen.has(v)) : trainable;
+  const all = [...trainable, ...balancer.variables];
+  const vars = frozen.size > 0 ? all.filter((v) => !frozen.has(v)) : all;
 
   let perHead: tf.Scalar[] = [];
   let right: tf.Scalar[] = [];
@@ -352,9 +362,13 @@ async function trainStep(
       const outs = (Array.isArray(raw) ? raw : [raw]) as tf.Tensor2D[];
       perHead = outs.map((o, h) => tf.keep(maskedCrossEntropy(o, ys[h]!, counts[h]!, classWeights[h])));
       right = outs.map((o, h) => tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(o, 1), ys[h]!), 'float32'))) as tf.Scalar);
-      return tf.addN(perHead.map((l, h) => tf.mul(l, weights[h]!))) as tf.Scalar;
+      return balancer.total(perHead);
     }, vars);
-    optimizer.apply(new Map(vars.filter((v) => grads[v.name]).map((v) => [v, grads[v.name]!])));
+    const own = new Set(balancer.variables);
+    const update = (keep: (v: tf.Variable) => boolean) =>
+      new Map(vars.filter((v) => grads[v.name] && keep(v)).map((v) => [v, grads[v.name]!]));
+    optimizer.apply(update((v) => !own.has(v)));
+    balancer.apply(update((v) => own.has(v)));
     return tf.stack([value, ...perHead, ...right]);
   });
   tf.dispose([...perHead, ...right]);
