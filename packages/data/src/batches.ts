@@ -154,7 +154,11 @@ async function loadBatch(
   };
 }
 
-async function decodeCached(
+/**
+ * Decodes one sample through the cache (`key` is {@link preprocessingKey} of
+ * `pre`); a decode error is prefixed with the manifest file and line.
+ */
+export async function decodeCached(
   sample: Sample,
   pre: Preprocessing,
   key: string,

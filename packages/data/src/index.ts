@@ -24,5 +24,7 @@ export { stratifiedSplit } from './split.js';
 export type { SplitOptions, SplitResult } from './split.js';
 export { compareCodePoints } from './compare.js';
 export { ImageCache } from './image-cache.js';
-export { batches, checkImages } from './batches.js';
+export { batches, checkImages, decodeCached } from './batches.js';
 export type { Batch, BatchOptions, CheckImagesOptions, ImageProblem } from './batches.js';
+export { findDuplicates } from './duplicates.js';
+export type { FindDuplicatesOptions } from './duplicates.js';

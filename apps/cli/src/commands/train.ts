@@ -45,6 +45,8 @@ export interface TrainCommandOptions {
   shuffle: boolean;
   patience?: number;
   cacheMb: number;
+  onBadImage: 'fail' | 'skip';
+  dedupe: boolean;
   out: string;
   json?: boolean;
 }
@@ -80,6 +82,8 @@ export function trainCommand(out: Output): Command {
     .option('--no-restore-best', 'keep the last epoch\'s weights instead of the best validation epoch\'s')
     .option('--no-shuffle', 'train in the order the data lists the images')
     .option('--patience <n>', 'stop after this many epochs without improvement', positiveInt)
+    .addOption(new Option('--on-bad-image <what>', 'images that cannot be decoded: fail (list them all) or skip them').choices(['fail', 'skip']).default('fail'))
+    .option('--no-dedupe', 'do not keep identical images on one side of the split')
     .option('--cache-mb <n>', 'memory budget of the decoded-image cache', positiveInt, 1024)
     .option('--json', 'print a JSON summary on stdout')
     .action(async (opts: TrainCommandOptions) => {
@@ -120,9 +124,15 @@ export async function runTrain(opts: TrainCommandOptions, out: Output) {
     noShuffle: !opts.shuffle,
     patience: opts.patience,
     cacheMb: opts.cacheMb,
+    onBadImage: opts.onBadImage,
+    dedupe: opts.dedupe,
     callbacks: trainingProgress(out, opts.epochs),
   });
   const seconds = (performance.now() - started) / 1000;
+  for (const b of trained.badImages) out.warn(`skipped bad image ${b.message} [${b.code}]`);
+  if (trained.duplicates.groups > 0) {
+    out.info(`${trained.duplicates.images} images in ${trained.duplicates.groups} groups of identical pixels, each group kept on one side of the split`);
+  }
   trained.meta.training = { ...trained.meta.training, seconds, history: trained.result.history };
   await saveModelDir(opts.out, trained.net, trained.meta);
   if (trained.result.val) printSummary(out, trained.result.val, trained.result.bestEpoch);

@@ -1,6 +1,9 @@
 import {
   batches,
+  checkImages,
   comboKey,
+  DataError,
+  findDuplicates,
   defaultPreprocessing,
   ImageCache,
   LabelEncoder,
@@ -35,6 +38,14 @@ export interface TrainOnDatasetOptions {
   valFraction?: number;
   /** Label combinations kept out of training and validation, scored apart as `unseen`. */
   holdout?: HoldoutSpec;
+  /**
+   * What to do with images that cannot be decoded (truncated, too many
+   * pixels, not an image): `fail` lists them all and stops before training,
+   * `skip` leaves them out and reports them. Default `fail`.
+   */
+  onBadImage?: 'fail' | 'skip';
+  /** Keep images with identical decoded pixels on one side of the split. Default true. */
+  dedupe?: boolean;
   /** Square input side. Default 64. */
   inputSize?: number;
   /** Small-CNN backbone settings. */
@@ -77,6 +88,15 @@ export interface TrainOnDatasetOptions {
   signal?: AbortSignal;
 }
 
+/** An image that failed to decode, where it is listed, and why. */
+export interface BadImage {
+  file: string;
+  line?: number;
+  path: string;
+  code: string;
+  message: string;
+}
+
 /** What {@link trainOnDataset} produced. */
 export interface TrainedModel {
   net: Network;
@@ -89,6 +109,10 @@ export interface TrainedModel {
   unseen?: MultiHeadMetrics;
   /** Combinations held out. */
   heldOut: Combo[];
+  /** Images left out because they could not be decoded (with `onBadImage: 'skip'`). */
+  badImages: BadImage[];
+  /** Groups of identical images found, each kept on one side of the split. */
+  duplicates: { groups: number; images: number };
   /** Resolved class weights per head, keyed by label name (1 where none were given). */
   classWeights: Record<string, Record<string, number>>;
 }
@@ -114,8 +138,32 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
   const encoder = LabelEncoder.fit(dataset);
   const labels = encoder.encode(dataset);
   const holdout = selectHoldout(dataset, options.holdout ?? {}, seed);
-  const candidates = dataset.samples.map((_, i) => i).filter((i) => !holdout.heldOut[i]);
-  const unseenIdx = dataset.samples.map((_, i) => i).filter((i) => holdout.heldOut[i]);
+  const cache = new ImageCache((options.cacheMb ?? 1024) * 2 ** 20);
+
+  // Decode everything once before training: bad images are all reported up
+  // front (not mid-epoch), and the cache is warm for the first epoch.
+  const problems = await checkImages(dataset.samples, preprocessing, { cache });
+  const badImages: BadImage[] = problems.map((p) => ({
+    file: p.source.file,
+    line: p.source.line,
+    path: p.path,
+    code: p.error.code,
+    message: p.error.message,
+  }));
+  if (badImages.length > 0 && (options.onBadImage ?? 'fail') === 'fail') {
+    const listed = badImages.slice(0, 20).map((b) => `  ${b.message}`);
+    if (badImages.length > 20) listed.push(`  … and ${badImages.length - 20} more`);
+    throw new DataError(
+      'DATA_BAD_IMAGES',
+      `${badImages.length} image${badImages.length > 1 ? 's' : ''} in ${dataset.origin} cannot be used (pass onBadImage 'skip' / --on-bad-image skip to leave them out):\n${listed.join('\n')}`,
+      { details: { badImages } },
+    );
+  }
+  const bad = new Set(problems.map((p) => p.index));
+  const usable = (i: number) => !bad.has(i);
+  const candidates = dataset.samples.map((_, i) => i).filter((i) => !holdout.heldOut[i] && usable(i));
+  const unseenIdx = dataset.samples.map((_, i) => i).filter((i) => holdout.heldOut[i] && usable(i));
+  const groups = options.dedupe === false ? [] : await findDuplicates(dataset.samples, preprocessing, { indices: candidates, cache });
   let trainIdx: number[];
   let valIdx: number[];
   let valSamples: Sample[];
@@ -126,12 +174,7 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
     valSamples = options.val.samples;
     valLabels = encoder.encode(options.val);
   } else {
-    const split = stratifiedSplit(candidates.map((i) => comboKey(dataset.samples[i]!.labels)), {
-      valFraction: options.valFraction ?? 0.2,
-      seed,
-    });
-    trainIdx = split.train.map((j) => candidates[j]!);
-    valIdx = split.val.map((j) => candidates[j]!);
+    ({ trainIdx, valIdx } = splitKeepingGroups(dataset, candidates, groups, options.valFraction ?? 0.2, seed));
     valSamples = dataset.samples;
     valLabels = labels;
   }
@@ -157,7 +200,6 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
   });
   const invariance = resolveInvariance(options, encoder.heads.map((h) => h.name), preprocessing, seed);
   const net = buildNetwork(spec, { seed });
-  const cache = new ImageCache((options.cacheMb ?? 1024) * 2 ** 20);
   const flip = options.flip ?? true;
 
   try {
@@ -217,6 +259,8 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
         seed,
         flip,
         holdout: holdout.combos.map(formatCombo),
+        badImages: badImages.map((b) => ({ file: b.file, line: b.line, code: b.code })),
+        duplicates: { groups: groups.length, images: groups.reduce((a, g) => a + g.length, 0) },
         trainCombos,
         invariant: options.invariant ?? [],
         invariantView: invariance ? (options.invariantView ?? 'recolor') : undefined,
@@ -236,12 +280,40 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
       split: { train: trainIdx, val: valIdx, unseen: unseenIdx },
       unseen,
       heldOut: holdout.combos,
+      badImages,
+      duplicates: { groups: groups.length, images: groups.reduce((a, g) => a + g.length, 0) },
       classWeights,
     };
   } catch (error) {
     net.model.dispose();
     throw error;
   }
+}
+
+/**
+ * Stratified split in which each group of identical images goes wholly to
+ * training or wholly to validation, so no image is scored on its own copy.
+ */
+function splitKeepingGroups(
+  dataset: Dataset,
+  candidates: number[],
+  groups: number[][],
+  valFraction: number,
+  seed: number,
+): { trainIdx: number[]; valIdx: number[] } {
+  const leader = new Map<number, number>();
+  for (const group of groups) for (const i of group) leader.set(i, group[0]!);
+  const members = new Map<number, number[]>();
+  for (const i of candidates) {
+    const lead = leader.get(i) ?? i;
+    const list = members.get(lead);
+    if (list) list.push(i);
+    else members.set(lead, [i]);
+  }
+  const leaders = [...members.keys()];
+  const split = stratifiedSplit(leaders.map((i) => comboKey(dataset.samples[i]!.labels)), { valFraction, seed });
+  const expand = (positions: number[]) => positions.flatMap((j) => members.get(leaders[j]!)!).sort((a, b) => a - b);
+  return { trainIdx: expand(split.train), valIdx: expand(split.val) };
 }
 
 function resolveInvariance(
