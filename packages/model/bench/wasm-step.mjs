@@ -4,18 +4,22 @@
 //
 //   pnpm --filter @polyhead/model build
 //   node packages/model/bench/wasm-step.mjs [--size 32] [--batch 64] [--steps 10]
-//        [--warmup 2] [--profile 0|1] [--stock 0|1]
+//        [--warmup 2] [--profile 0|1] [--threads 1|2]
 //
-// --stock 1 skips polyhead's kernels (then only models without convolution
-// gradients train); --profile 1 prints the kernels that take a step's time.
-// Prints one JSON line per measurement.
+// --threads 2 lets a helper thread take half of each large convolution;
+// --profile 1 prints the kernels that take a step's time. Prints JSON lines.
+// The stock wasm backend cannot train this network (it has no convolution
+// filter gradient); /work/shared/bench/tfjs_baseline.mjs gives the figures
+// of a minimal im2col kernel for comparison.
+import os from 'node:os';
+
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
 import { initBackend } from '../dist/backend/index.js';
 
 function options(argv) {
-  const o = { size: 32, batch: 64, steps: 10, warmup: 2, profile: 0, stock: 0 };
+  const o = { size: 32, batch: 64, steps: 10, warmup: 2, profile: 0, threads: 1 };
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i].replace(/^--/, '');
     if (!(key in o)) throw new Error(`unknown option ${argv[i]}`);
@@ -59,8 +63,7 @@ async function profile(what, f) {
 
 async function main() {
   const o = options(process.argv.slice(2));
-  if (o.stock) await tf.setBackend('wasm');
-  else await initBackend('wasm');
+  await initBackend('wasm', { wasmThreads: o.threads === 2 ? 2 : 1 });
   const model = referenceModel(o.size);
   const x = tf.randomUniform([o.batch, o.size, o.size, 3], 0, 1, 'float32', 1);
   const oneHot = (k, seed) => tf.tidy(() => tf.oneHot(tf.randomUniform([o.batch], 0, k, 'int32', seed), k).toFloat());
@@ -94,7 +97,7 @@ async function main() {
   console.log(
     JSON.stringify({
       backend: tf.getBackend(),
-      kernels: o.stock ? 'stock' : 'polyhead',
+      threads: o.threads === 2 && os.availableParallelism() > 1 ? 2 : 1,
       size: o.size,
       batch: o.batch,
       train_img_s: Number(((o.steps * o.batch) / trainS).toFixed(1)),

@@ -9,16 +9,23 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { type ConvGeometry, convAttrs, convGeometry, validRange } from './conv-geometry.js';
-import { type KernelArgs, f32View, matMul, release, runWasmKernel, withShape } from './wasm-heap.js';
+import { ownShare, wasmHelper } from './parallel.js';
+import { type KernelArgs, type WasmBackend, f32View, matMul, release, runWasmKernel, withShape } from './wasm-heap.js';
+
+/** Images `[first, end)` of the batch: the patch matrix covers one such run at a time. */
+export interface ImageRange {
+  first: number;
+  end: number;
+}
 
 /**
- * Writes the transposed patch matrix of `x`: row `(i, j, c)` holds, for every
- * output position, the input value under kernel tap `(i, j)` in channel `c`
- * (zero where the tap falls in the padding).
+ * Writes the transposed patch matrix of images `r` of `x`: row `(i, j, c)`
+ * holds, for every output position, the input value under kernel tap `(i, j)`
+ * in channel `c` (zero where the tap falls in the padding).
  */
-export function writeTransposedPatches(x: Float32Array, cols: Float32Array, g: ConvGeometry): void {
+export function writeTransposedPatches(x: Float32Array, cols: Float32Array, g: ConvGeometry, r: ImageRange): void {
   const { inH, inW, inC, outH, outW, kh, kw, strideH, strideW } = g;
-  const m = g.batch * outH * outW;
+  const m = (r.end - r.first) * outH * outW;
   const step = strideW * inC;
   // Column ranges per kernel column j: output columns whose tap lands inside the input.
   const colFirst = new Int32Array(kw);
@@ -27,9 +34,9 @@ export function writeTransposedPatches(x: Float32Array, cols: Float32Array, g: C
     [colFirst[j], colEnd[j]] = validRange(j * g.dilationW - g.padLeft, strideW, inW, outW);
   }
   // One output row (b, oh) at a time keeps the input rows it reads in cache.
-  for (let b = 0; b < g.batch; b++) {
+  for (let b = r.first; b < r.end; b++) {
     for (let oh = 0; oh < outH; oh++) {
-      const at = (b * outH + oh) * outW;
+      const at = ((b - r.first) * outH + oh) * outW;
       for (let i = 0; i < kh; i++) {
         const ih = oh * strideH + i * g.dilationH - g.padTop;
         const inside = ih >= 0 && ih < inH;
@@ -60,12 +67,12 @@ export function writeTransposedPatches(x: Float32Array, cols: Float32Array, g: C
  * of one image is then the input plane shifted by the tap offset, so it is one
  * block copy plus zeroed borders.
  */
-export function writeShiftedPatches(xPlanes: Float32Array, cols: Float32Array, g: ConvGeometry): void {
+export function writeShiftedPatches(xPlanes: Float32Array, cols: Float32Array, g: ConvGeometry, r: ImageRange): void {
   const { inH, inW, inC, outH, outW, kh, kw } = g;
-  const m = g.batch * outH * outW;
+  const m = (r.end - r.first) * outH * outW;
   const plane = inH * inW;
   const outPlane = outH * outW;
-  for (let b = 0; b < g.batch; b++) {
+  for (let b = r.first; b < r.end; b++) {
     for (let c = 0; c < inC; c++) {
       const base = (b * inC + c) * plane;
       for (let i = 0; i < kh; i++) {
@@ -74,7 +81,7 @@ export function writeShiftedPatches(xPlanes: Float32Array, cols: Float32Array, g
         for (let j = 0; j < kw; j++) {
           const offW = j * g.dilationW - g.padLeft;
           const [ow0, ow1] = validRange(offW, 1, inW, outW);
-          const row = ((i * kw + j) * inC + c) * m + b * outPlane;
+          const row = ((i * kw + j) * inC + c) * m + (b - r.first) * outPlane;
           cols.fill(0, row, row + oh0 * outW);
           cols.fill(0, row + oh1 * outW, row + outPlane);
           if (oh1 <= oh0) continue;
@@ -96,6 +103,51 @@ export function writeShiftedPatches(xPlanes: Float32Array, cols: Float32Array, g
   }
 }
 
+/**
+ * Tuning of the filter gradient. Large batches are processed a few images at
+ * a time so that the patch matrix stays small and its buffer is reused; the
+ * partial filter gradients are summed.
+ */
+export const filterGradTuning = {
+  /** Most patch-matrix elements per chunk (at least one image); default 4 Mi. */
+  chunkElements: 1 << 22,
+};
+
+function addInto(sum: Float32Array, part: Float32Array): void {
+  for (let i = 0; i < sum.length; i++) sum[i] += part[i];
+}
+
+type PatchWriter = (dst: Float32Array, range: ImageRange) => void;
+
+/** `[k, outC]` gradient from images `[0, end)`, a chunk of images at a time. */
+function localGradient(backend: WasmBackend, dy: tf.TensorInfo, g: ConvGeometry, write: PatchWriter, end: number) {
+  const k = g.kh * g.kw * g.inC;
+  const perImage = g.outH * g.outW;
+  const imagesPerChunk = Math.max(1, Math.min(end, Math.floor(filterGradTuning.chunkElements / (k * perImage))));
+  const cols = backend.makeOutput([k, imagesPerChunk * perImage], 'float32');
+  let total: tf.TensorInfo | undefined;
+  for (let first = 0; first < end; first += imagesPerChunk) {
+    const m = (Math.min(end, first + imagesPerChunk) - first) * perImage;
+    write(f32View(backend, cols).subarray(0, k * m), { first, end: first + m / perImage });
+    let dyChunk = dy;
+    if (m < g.batch * perImage) {
+      dyChunk = backend.makeOutput([m, g.outC], 'float32');
+      const start = first * perImage * g.outC;
+      f32View(backend, dyChunk).set(f32View(backend, dy).subarray(start, start + m * g.outC));
+    }
+    const part = matMul(backend, withShape(cols, [k, m]), dyChunk, k, m, g.outC);
+    if (dyChunk !== dy) release(backend, dyChunk);
+    if (total === undefined) {
+      total = part;
+    } else {
+      addInto(f32View(backend, total), f32View(backend, part));
+      release(backend, part);
+    }
+  }
+  release(backend, cols);
+  return total as tf.TensorInfo;
+}
+
 /** Kernel function for `Conv2DBackpropFilter` (NHWC, any stride, padding and dilation). */
 export function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
   const { backend } = args;
@@ -108,16 +160,40 @@ export function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
   const filterShape = (args.attrs?.['filterShape'] ?? []) as number[];
   const g = convGeometry(x.shape, filterShape, attrs);
   const k = g.kh * g.kw * g.inC;
-  const m = g.batch * g.outH * g.outW;
-  const cols = backend.makeOutput([k, m], 'float32');
-  if (g.strideH === 1 && g.strideW === 1 && g.inW === g.outW) {
-    const planes = g.inC === 1 ? x : runWasmKernel('Transpose', { x }, { perm: [0, 3, 1, 2] }, backend);
-    writeShiftedPatches(f32View(backend, planes), f32View(backend, cols), g);
-    if (planes !== x) release(backend, planes);
-  } else {
-    writeTransposedPatches(f32View(backend, x), f32View(backend, cols), g);
+  const perImage = g.outH * g.outW;
+  if (g.batch === 0 || k * perImage === 0) return backend.makeOutput(filterShape, 'float32');
+
+  const shifted = g.strideH === 1 && g.strideW === 1 && g.inW === g.outW;
+  const source = shifted && g.inC > 1 ? runWasmKernel('Transpose', { x }, { perm: [0, 3, 1, 2] }, backend) : x;
+  const write: PatchWriter = (dst, range) => {
+    if (shifted) writeShiftedPatches(f32View(backend, source), dst, g, range);
+    else writeTransposedPatches(f32View(backend, source), dst, g, range);
+  };
+
+  // The helper thread, if any, multiplies the patches of the last images meanwhile.
+  const mine = ownShare(g.batch, perImage * k * g.outC);
+  const helper = mine < g.batch ? wasmHelper() : undefined;
+  if (helper !== undefined) {
+    const m = (g.batch - mine) * perImage;
+    helper.start(
+      'BatchMatMul',
+      {
+        a: { shape: [1, k, m], fill: (dst) => write(dst, { first: mine, end: g.batch }) },
+        b: { shape: [1, m, g.outC], fill: (dst) => dst.set(f32View(backend, dy).subarray(mine * perImage * g.outC)) },
+      },
+      { transposeA: false, transposeB: false },
+      k * g.outC,
+    );
   }
-  const out = matMul(backend, cols, dy, k, m, g.outC);
-  release(backend, cols);
-  return withShape(out, filterShape);
+  let total: tf.TensorInfo;
+  try {
+    total = localGradient(backend, dy, g, write, mine);
+  } catch (error) {
+    helper?.finish();
+    throw error;
+  } finally {
+    if (source !== x) release(backend, source);
+  }
+  if (helper !== undefined) addInto(f32View(backend, total), helper.finish());
+  return withShape(total, filterShape);
 }

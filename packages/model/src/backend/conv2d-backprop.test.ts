@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 
 import { growth, onBackend, readAll, relativeError, seededFor, spreadTaps } from './__tests__/helpers.js';
+import { filterGradTuning } from './conv2d-backprop-filter.js';
 
 type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
 
@@ -99,10 +100,25 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm', () => {
     });
   }
 
+  for (const c of [cases[1], cases[2], cases[6]]) {
+    it(`should sum per-chunk filter gradients when the batch is split, ${label(c)}`, async () => {
+      const want = await onBackend('cpu', () => convAndGrads(c));
+      const saved = filterGradTuning.chunkElements;
+      filterGradTuning.chunkElements = 1;
+      try {
+        const got = await onBackend('wasm', () => convAndGrads(c));
+        expect(relativeError(got[2], want[2])).toBeLessThan(TOLERANCE);
+      } finally {
+        filterGradTuning.chunkElements = saved;
+      }
+    });
+  }
+
   it('should leave tensor and data-id counts flat when called 20 times', async () => {
     await onBackend('wasm', () => undefined);
     const x = tf.tensor4d(seededFor([2, 9, 9, 4], 7), [2, 9, 9, 4]);
     const w = tf.tensor4d(seededFor([3, 3, 4, 5], 8), [3, 3, 4, 5]);
+    filterGradTuning.chunkElements = 200;
     for (const stride of [1, 2]) {
       const step = () => {
         tf.tidy(() => {
@@ -115,6 +131,7 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm', () => {
       };
       expect(growth(step)).toEqual({ tensors: 0, dataIds: 0 });
     }
+    filterGradTuning.chunkElements = 1 << 22;
     tf.dispose([x, w]);
   });
 });

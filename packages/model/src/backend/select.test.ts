@@ -40,7 +40,7 @@ describe('initBackend', () => {
     expect(info).toEqual({ name: 'wasm', requested: 'auto' });
     expect(tf.getBackend()).toBe('wasm');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^backend: wasm \(auto; skipped tensorflow-gpu: .*tensorflow: .*\)$/);
+    expect(lines[0]).toMatch(/^backend: wasm, [12] threads? \(auto; skipped tensorflow-gpu: .*tensorflow: .*\)$/);
   });
 
   it('should switch between cpu and wasm when called repeatedly', async () => {

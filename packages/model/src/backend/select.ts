@@ -3,10 +3,14 @@
  * bindings are optional peer dependencies, so they are loaded on demand and a
  * missing one is either skipped (`auto`) or reported with an install hint.
  */
+import { availableParallelism } from 'node:os';
+
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { PolyheadError } from '@polyhead/data';
 
+import { setWasmHelper, wasmHelper } from './parallel.js';
+import { WasmHelper } from './wasm-helper.js';
 import { registerWasmKernels } from './wasm-kernels.js';
 
 /** Backends polyhead can run on; `auto` takes the fastest one that loads. */
@@ -16,6 +20,14 @@ export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'c
 export interface InitBackendOptions {
   /** Receives one line naming the backend in use (and why, for `auto`); default: silent. */
   log?: (msg: string) => void;
+  /**
+   * Threads the wasm backend may use: 2 starts a helper thread that takes half
+   * of each large convolution batch (ignored on a single-core machine). It
+   * pays off only where a second core is really free; on a busy or heavily
+   * shared machine the copies to the helper cost more than they save.
+   * Default: 1.
+   */
+  wasmThreads?: 1 | 2;
 }
 
 /** What {@link initBackend} settled on. */
@@ -61,9 +73,23 @@ async function loadNative(backend: 'tensorflow-gpu' | 'tensorflow'): Promise<voi
   }
 }
 
-async function activate(backend: Concrete): Promise<void> {
+async function configureThreads(threads: 1 | 2): Promise<void> {
+  const current = wasmHelper();
+  if (threads === 1 && current !== undefined) {
+    setWasmHelper(undefined);
+    await current.close();
+  } else if (threads === 2 && current === undefined) {
+    // A helper that cannot start leaves the backend on one thread.
+    setWasmHelper(await WasmHelper.create());
+  }
+}
+
+async function activate(backend: Concrete, opts: InitBackendOptions): Promise<void> {
   if (backend === 'tensorflow' || backend === 'tensorflow-gpu') await loadNative(backend);
-  if (backend === 'wasm') registerWasmKernels();
+  if (backend === 'wasm') {
+    registerWasmKernels();
+    await configureThreads(opts.wasmThreads === 2 && availableParallelism() > 1 ? 2 : 1);
+  }
   const tfName = backend === 'tensorflow-gpu' ? 'tensorflow' : backend;
   let ok: boolean;
   try {
@@ -73,6 +99,12 @@ async function activate(backend: Concrete): Promise<void> {
   }
   if (!ok) throw unavailable(backend, 'initialisation failed');
   await tf.ready();
+}
+
+function describeActive(): string {
+  const name = tf.getBackend();
+  if (name !== 'wasm') return name;
+  return `wasm, ${wasmHelper() === undefined ? '1 thread' : '2 threads'}`;
 }
 
 /**
@@ -89,21 +121,21 @@ async function activate(backend: Concrete): Promise<void> {
 export async function initBackend(name: BackendName, opts: InitBackendOptions = {}): Promise<BackendInfo> {
   const log = opts.log ?? (() => undefined);
   if (name !== 'auto') {
-    await activate(name);
-    log(`backend: ${tf.getBackend()}`);
+    await activate(name, opts);
+    log(`backend: ${describeActive()}`);
     return { name: tf.getBackend(), requested: name };
   }
   const skipped: string[] = [];
   for (const candidate of AUTO_ORDER) {
     try {
-      await activate(candidate);
+      await activate(candidate, opts);
     } catch (error) {
       if (!(error instanceof PolyheadError) || candidate === 'cpu') throw error;
       skipped.push(`${candidate}: ${error.message.split(': ')[1]?.split('.')[0] ?? 'unavailable'}`);
       continue;
     }
     const why = skipped.length > 0 ? ` (auto; skipped ${skipped.join('; ')})` : ' (auto)';
-    log(`backend: ${tf.getBackend()}${why}`);
+    log(`backend: ${describeActive()}${why}`);
     return { name: tf.getBackend(), requested: name };
   }
   throw unavailable('cpu', 'no backend could be initialised');

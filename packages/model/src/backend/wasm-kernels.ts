@@ -14,6 +14,7 @@ import { makeConv2dBackpropInput } from './conv2d-backprop-input.js';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise-backprop.js';
 import { makeCast, makeIdentity } from './identity.js';
 import { makeMaxPoolGrad } from './max-pool-grad.js';
+import { makeParallelConv } from './parallel.js';
 import { makeReduce } from './reduce.js';
 import { makeTile } from './tile.js';
 import { registerWasmGradients } from './wasm-gradients.js';
@@ -33,10 +34,17 @@ export const WASM_KERNEL_NAMES = [
   'Identity',
   'Cast',
   'FusedBatchNorm',
+  'Conv2D',
+  'FusedConv2D',
   BATCH_NORM_GRAD,
 ] as const;
 
 type Factory = (original: WasmKernelFunc | undefined) => WasmKernelFunc;
+
+function required(name: string, original: WasmKernelFunc | undefined): WasmKernelFunc {
+  if (original === undefined) throw new Error(`wasm backend has no ${name} kernel`);
+  return original;
+}
 
 const factories: Record<(typeof WASM_KERNEL_NAMES)[number], Factory> = {
   Conv2DBackpropFilter: () => conv2dBackpropFilter,
@@ -47,13 +55,12 @@ const factories: Record<(typeof WASM_KERNEL_NAMES)[number], Factory> = {
   Tile: makeTile,
   Sum: (original) => makeReduce(false, original),
   Mean: (original) => makeReduce(true, original),
-  BatchMatMul: (original) => {
-    if (original === undefined) throw new Error('wasm backend has no BatchMatMul kernel');
-    return makeBatchMatMul(original);
-  },
+  BatchMatMul: (original) => makeBatchMatMul(required('BatchMatMul', original)),
   Identity: makeIdentity,
   Cast: makeCast,
   FusedBatchNorm: makeBatchNorm,
+  Conv2D: (original) => makeParallelConv('Conv2D', required('Conv2D', original)),
+  FusedConv2D: (original) => makeParallelConv('FusedConv2D', required('FusedConv2D', original)),
   [BATCH_NORM_GRAD]: () => batchNormGrad,
 };
 
