@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { batches, ImageCache, LabelEncoder, loadDataset } from '@polyhead/data';
-import { evaluate, initBackend, saveModelDir, trainOnDataset, type MultiHeadMetrics } from '@polyhead/model';
+import type { MultiHeadMetrics } from '@polyhead/model';
 
 import { buildColoredFashionMnist } from '../demo/colored-fashion-mnist.js';
 import type { Output } from '../output.js';
@@ -39,6 +39,7 @@ export function demoCommand(out: Output): Command {
     .option('--baseline', 'also train without the invariance and report it as "baseline"')
     .action(async (opts: DemoOptions) => {
       const started = performance.now();
+      const { evaluate, initBackend, saveModelDir, trainOnDataset } = await import('@polyhead/model');
       await initBackend(opts.backend as never, { log: (m) => out.info(m) });
       out.info(`building the coloured Fashion-MNIST (${opts.perType} images per type, seed ${opts.seed})`);
       const data = await buildColoredFashionMnist({ perType: opts.perType, seed: opts.seed });

@@ -1,15 +1,6 @@
 import { Command } from 'commander';
 import { batches, DataError, ImageCache, LabelEncoder, loadDataset, type Dataset } from '@polyhead/data';
-import {
-  argmaxRows,
-  comboPredictions,
-  computeMetrics,
-  evaluate,
-  initBackend,
-  loadModelDir,
-  type MultiHeadMetrics,
-  type PredictedCombo,
-} from '@polyhead/model';
+import type { MultiHeadMetrics, PredictedCombo } from '@polyhead/model';
 
 import type { Output } from '../output.js';
 
@@ -32,6 +23,7 @@ export function evaluateCommand(out: Output): Command {
     .option('--backend <name>', 'compute backend (auto, tensorflow-gpu, tensorflow, wasm, cpu)', 'auto')
     .option('--json', 'print one JSON object on stdout')
     .action(async (opts: EvaluateOptions) => {
+      const { argmaxRows, comboPredictions, computeMetrics, evaluate, initBackend, loadModelDir } = await import('@polyhead/model');
       await initBackend(opts.backend as never, { log: (m) => out.info(m) });
       const { net, meta } = await loadModelDir(opts.model);
       const headNames = meta.network.heads.map((h) => h.name);

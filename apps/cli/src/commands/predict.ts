@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { isPolyheadError } from '@polyhead/data';
-import { initBackend, Predictor } from '@polyhead/model';
 
 import type { Output } from '../output.js';
 import { positiveInt } from '../options.js';
@@ -22,6 +21,7 @@ export function predictCommand(out: Output): Command {
     .option('--backend <name>', 'compute backend (auto, tensorflow-gpu, tensorflow, wasm, cpu)', 'auto')
     .option('--json', 'one JSON object per image and line')
     .action(async (images: string[], opts: PredictOptions) => {
+      const { initBackend, Predictor } = await import('@polyhead/model');
       await initBackend(opts.backend as never, { log: (m) => out.info(m) });
       const predictor = await Predictor.load(opts.model);
       let failed = 0;

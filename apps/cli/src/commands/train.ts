@@ -2,16 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 
 import { Command, Option } from 'commander';
 import { loadDataset, PolyheadError, type Dataset } from '@polyhead/data';
-import {
-  formatCombo,
-  initBackend,
-  parseCombos,
-  saveModelDir,
-  trainOnDataset,
-  type ClassWeightSetting,
-  type MultiHeadMetrics,
-  type SelectMetric,
-} from '@polyhead/model';
+import type { ClassWeightSetting, MultiHeadMetrics, SelectMetric } from '@polyhead/model';
 
 import type { Output } from '../output.js';
 import { fraction, headList, headWeights, invariances, nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
@@ -93,6 +84,8 @@ export function trainCommand(out: Output): Command {
 
 /** The train job, shared with `demo`. */
 export async function runTrain(opts: TrainCommandOptions, out: Output) {
+  // TensorFlow.js loads only for the commands that compute.
+  const { formatCombo, initBackend, parseCombos, saveModelDir, trainOnDataset } = await import('@polyhead/model');
   const parsedWeights = parseClassWeights(opts.classWeights);
   const backend = await initBackend(opts.backend as never, { log: (m) => out.info(m) });
   const dataset = await loadDataset(opts.data, { heads: opts.heads, separator: opts.separator });
