@@ -30,7 +30,8 @@ function options(argv) {
 
 function referenceModel(size) {
   const input = tf.input({ shape: [size, size, 3] });
-  const conv = (filters) => tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same', activation: 'relu' });
+  const conv = (filters) =>
+    tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same', activation: 'relu' });
   let h = conv(32).apply(input);
   h = tf.layers.batchNormalization().apply(h);
   h = tf.layers.maxPooling2d({ poolSize: 2 }).apply(h);
@@ -58,7 +59,12 @@ async function profile(what, f) {
     byName.set(k.name, e);
   }
   const top = [...byName].sort((p, q) => q[1].ms - p[1].ms).slice(0, 12);
-  console.log(JSON.stringify({ profile: what, top: top.map(([n, e]) => `${n} ${e.ms.toFixed(1)}ms/${e.calls}`) }));
+  console.log(
+    JSON.stringify({
+      profile: what,
+      top: top.map(([n, e]) => `${n} ${e.ms.toFixed(1)}ms/${e.calls}`),
+    }),
+  );
 }
 
 async function main() {
@@ -66,7 +72,8 @@ async function main() {
   await initBackend('wasm', { wasmThreads: o.threads === 2 ? 2 : 1 });
   const model = referenceModel(o.size);
   const x = tf.randomUniform([o.batch, o.size, o.size, 3], 0, 1, 'float32', 1);
-  const oneHot = (k, seed) => tf.tidy(() => tf.oneHot(tf.randomUniform([o.batch], 0, k, 'int32', seed), k).toFloat());
+  const oneHot = (k, seed) =>
+    tf.tidy(() => tf.oneHot(tf.randomUniform([o.batch], 0, k, 'int32', seed), k).toFloat());
   const ys = [oneHot(10, 2), oneHot(8, 3)];
   const step = () => model.trainOnBatch(x, ys);
   const predict = async () => {

@@ -33,7 +33,10 @@ describe('BatchMatMul on wasm', () => {
     await onBackend('wasm', () => undefined);
     const a = tf.tensor(seededFor([8, 5], 53), [8, 5]);
     const b = tf.tensor(seededFor([6, 5], 54), [6, 5]);
-    expect(growth(() => tf.tidy(() => tf.matMul(a, b, false, true).dataSync()))).toEqual({ tensors: 0, dataIds: 0 });
+    expect(growth(() => tf.tidy(() => tf.matMul(a, b, false, true).dataSync()))).toEqual({
+      tensors: 0,
+      dataIds: 0,
+    });
     tf.dispose([a, b]);
   });
 });

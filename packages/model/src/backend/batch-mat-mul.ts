@@ -6,10 +6,22 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { type KernelArgs, type WasmBackend, type WasmKernelFunc, f32View, release } from './wasm-heap.js';
+import {
+  type KernelArgs,
+  type WasmBackend,
+  type WasmKernelFunc,
+  f32View,
+  release,
+} from './wasm-heap.js';
 
 /** Transposes each of `batch` row-major `[rows, cols]` matrices, in cache-sized tiles. */
-export function transposeMatrices(src: Float32Array, dst: Float32Array, batch: number, rows: number, cols: number): void {
+export function transposeMatrices(
+  src: Float32Array,
+  dst: Float32Array,
+  batch: number,
+  rows: number,
+  cols: number,
+): void {
   const tile = 32;
   const size = rows * cols;
   for (let b = 0; b < batch; b++) {
@@ -46,7 +58,13 @@ export function makeBatchMatMul(original: WasmKernelFunc): WasmKernelFunc {
     const attrs = (args.attrs ?? {}) as Record<string, unknown>;
     const transposeA = attrs['transposeA'] === true;
     const transposeB = attrs['transposeB'] === true;
-    if (a === undefined || b === undefined || (!transposeA && !transposeB) || a.dtype !== 'float32' || b.dtype !== 'float32') {
+    if (
+      a === undefined ||
+      b === undefined ||
+      (!transposeA && !transposeB) ||
+      a.dtype !== 'float32' ||
+      b.dtype !== 'float32'
+    ) {
       return original(args);
     }
     const aa = transposeA ? transposedCopy(backend, a) : a;

@@ -8,7 +8,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { type KernelArgs, columnMeans, f32View, release, runWasmKernel, withShape } from './wasm-heap.js';
+import {
+  type KernelArgs,
+  columnMeans,
+  f32View,
+  release,
+  runWasmKernel,
+  withShape,
+} from './wasm-heap.js';
 
 /** Name of the fused gradient kernel (wasm only). */
 export const BATCH_NORM_GRAD = 'PolyheadBatchNormGrad';
@@ -32,7 +39,13 @@ export function channelGradients(
   t: ChannelTerms,
   rows: number,
   eps: number,
-  out: { gain: Float32Array; dMean: Float32Array; dVariance: Float32Array; dScale: Float32Array; dOffset: Float32Array },
+  out: {
+    gain: Float32Array;
+    dMean: Float32Array;
+    dVariance: Float32Array;
+    dScale: Float32Array;
+    dOffset: Float32Array;
+  },
 ): void {
   for (let c = 0; c < t.scale.length; c++) {
     const inv = 1 / Math.sqrt(t.variance[c] + eps);
@@ -46,11 +59,20 @@ export function channelGradients(
   }
 }
 
-/** Kernel function: inputs `x, mean, variance, scale, dy`; outputs `dx, dMean, dVariance, dScale, dOffset`. */
+/**
+ * Kernel function: inputs `x, mean, variance, scale, dy`; outputs
+ * `dx, dMean, dVariance, dScale, dOffset`.
+ */
 export function batchNormGrad(args: KernelArgs): tf.TensorInfo[] {
   const { backend } = args;
   const { x, mean, variance, scale, dy } = args.inputs;
-  if (x === undefined || mean === undefined || variance === undefined || scale === undefined || dy === undefined) {
+  if (
+    x === undefined ||
+    mean === undefined ||
+    variance === undefined ||
+    scale === undefined ||
+    dy === undefined
+  ) {
     throw new Error(`${BATCH_NORM_GRAD}: expected inputs x, mean, variance, scale and dy`);
   }
   const eps = Number(args.attrs?.['varianceEpsilon'] ?? 0.001);
@@ -68,15 +90,31 @@ export function batchNormGrad(args: KernelArgs): tf.TensorInfo[] {
   const [gain, dMean, dVariance, dScale, dOffset] = small;
   const view = (info: tf.TensorInfo) => f32View(backend, info);
   channelGradients(
-    { meanDy: view(meanDy), meanDyCentred: view(meanDyCentred), variance: view(variance), scale: view(scale) },
+    {
+      meanDy: view(meanDy),
+      meanDyCentred: view(meanDyCentred),
+      variance: view(variance),
+      scale: view(scale),
+    },
     rows,
     eps,
-    { gain: view(gain), dMean: view(dMean), dVariance: view(dVariance), dScale: view(dScale), dOffset: view(dOffset) },
+    {
+      gain: view(gain),
+      dMean: view(dMean),
+      dVariance: view(dVariance),
+      dScale: view(dScale),
+      dOffset: view(dOffset),
+    },
   );
   release(backend, meanDy);
   release(backend, meanDyCentred);
 
-  const dx = runWasmKernel('Multiply', { a: withShape(dy, [rows, channels]), b: gain }, {}, backend);
+  const dx = runWasmKernel(
+    'Multiply',
+    { a: withShape(dy, [rows, channels]), b: gain },
+    {},
+    backend,
+  );
   release(backend, gain);
   return [withShape(dx, x.shape), dMean, dVariance, dScale, dOffset];
 }

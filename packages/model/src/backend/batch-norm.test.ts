@@ -22,7 +22,14 @@ function normalised(c: NormCase): Float32Array {
     const p = (seed: number) => tf.tensor(seededFor(c.params, seed), c.params);
     const x = tf.tensor(seededFor(c.x, 91), c.x);
     const variance = tf.add(tf.abs(p(93)), 0.1);
-    const y = tf.batchNorm(x, p(92), variance, c.offset ? p(94) : undefined, c.scale ? p(95) : undefined, 0.001);
+    const y = tf.batchNorm(
+      x,
+      p(92),
+      variance,
+      c.offset ? p(94) : undefined,
+      c.scale ? p(95) : undefined,
+      0.001,
+    );
     return Float32Array.from(y.dataSync());
   });
 }

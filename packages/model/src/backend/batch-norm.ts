@@ -6,7 +6,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { type KernelArgs, type WasmKernelFunc, f32View, release, runWasmKernel, withShape } from './wasm-heap.js';
+import {
+  type KernelArgs,
+  type WasmKernelFunc,
+  f32View,
+  release,
+  runWasmKernel,
+  withShape,
+} from './wasm-heap.js';
 
 /** `gain = scale / sqrt(variance + eps)`, `bias = offset - mean * gain`, per channel. */
 export function affineTerms(
@@ -32,7 +39,9 @@ export function makeBatchNorm(fallback: WasmKernelFunc | undefined): WasmKernelF
     }
     const channels = x.shape[x.shape.length - 1];
     const perChannel = [mean, variance, scale, offset].every(
-      (t) => t === undefined || (t.shape.length === 1 && t.shape[0] === channels && t.dtype === 'float32'),
+      (t) =>
+        t === undefined ||
+        (t.shape.length === 1 && t.shape[0] === channels && t.dtype === 'float32'),
     );
     const size = tf.util.sizeFromShape(x.shape);
     if (!perChannel || x.dtype !== 'float32' || size === 0) {

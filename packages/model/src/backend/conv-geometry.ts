@@ -114,7 +114,12 @@ export function poolGeometry(
  * The output columns `[first, end)` whose window tap at `offset` (kernel index
  * times dilation, minus padding) lands inside an input of width `inSize`.
  */
-export function validRange(offset: number, stride: number, inSize: number, outSize: number): [number, number] {
+export function validRange(
+  offset: number,
+  stride: number,
+  inSize: number,
+  outSize: number,
+): [number, number] {
   const first = Math.max(0, Math.ceil(-offset / stride));
   const end = Math.min(outSize, Math.floor((inSize - 1 - offset) / stride) + 1);
   return [first, Math.max(first, end)];

@@ -10,7 +10,15 @@ import * as tf from '@tensorflow/tfjs';
 
 import { type ConvGeometry, convAttrs, convGeometry, validRange } from './conv-geometry.js';
 import { ownShare, wasmHelper } from './parallel.js';
-import { type KernelArgs, type WasmBackend, f32View, matMul, release, runWasmKernel, withShape } from './wasm-heap.js';
+import {
+  type KernelArgs,
+  type WasmBackend,
+  f32View,
+  matMul,
+  release,
+  runWasmKernel,
+  withShape,
+} from './wasm-heap.js';
 
 /** Images `[first, end)` of the batch: the patch matrix covers one such run at a time. */
 export interface ImageRange {
@@ -23,7 +31,12 @@ export interface ImageRange {
  * holds, for every output position, the input value under kernel tap `(i, j)`
  * in channel `c` (zero where the tap falls in the padding).
  */
-export function writeTransposedPatches(x: Float32Array, cols: Float32Array, g: ConvGeometry, r: ImageRange): void {
+export function writeTransposedPatches(
+  x: Float32Array,
+  cols: Float32Array,
+  g: ConvGeometry,
+  r: ImageRange,
+): void {
   const { inH, inW, inC, outH, outW, kh, kw, strideH, strideW } = g;
   const m = (r.end - r.first) * outH * outW;
   const step = strideW * inC;
@@ -44,7 +57,7 @@ export function writeTransposedPatches(x: Float32Array, cols: Float32Array, g: C
           const ow0 = colFirst[j];
           const ow1 = colEnd[j];
           const offW = j * g.dilationW - g.padLeft;
-          let row = ((i * kw + j) * inC) * m + at;
+          let row = (i * kw + j) * inC * m + at;
           for (let c = 0; c < inC; c++, row += m) {
             if (!inside) {
               cols.fill(0, row, row + outW);
@@ -67,7 +80,12 @@ export function writeTransposedPatches(x: Float32Array, cols: Float32Array, g: C
  * of one image is then the input plane shifted by the tap offset, so it is one
  * block copy plus zeroed borders.
  */
-export function writeShiftedPatches(xPlanes: Float32Array, cols: Float32Array, g: ConvGeometry, r: ImageRange): void {
+export function writeShiftedPatches(
+  xPlanes: Float32Array,
+  cols: Float32Array,
+  g: ConvGeometry,
+  r: ImageRange,
+): void {
   const { inH, inW, inC, outH, outW, kh, kw } = g;
   const m = (r.end - r.first) * outH * outW;
   const plane = inH * inW;
@@ -120,10 +138,19 @@ function addInto(sum: Float32Array, part: Float32Array): void {
 type PatchWriter = (dst: Float32Array, range: ImageRange) => void;
 
 /** `[k, outC]` gradient from images `[0, end)`, a chunk of images at a time. */
-function localGradient(backend: WasmBackend, dy: tf.TensorInfo, g: ConvGeometry, write: PatchWriter, end: number) {
+function localGradient(
+  backend: WasmBackend,
+  dy: tf.TensorInfo,
+  g: ConvGeometry,
+  write: PatchWriter,
+  end: number,
+) {
   const k = g.kh * g.kw * g.inC;
   const perImage = g.outH * g.outW;
-  const imagesPerChunk = Math.max(1, Math.min(end, Math.floor(filterGradTuning.chunkElements / (k * perImage))));
+  const imagesPerChunk = Math.max(
+    1,
+    Math.min(end, Math.floor(filterGradTuning.chunkElements / (k * perImage))),
+  );
   const cols = backend.makeOutput([k, imagesPerChunk * perImage], 'float32');
   let total: tf.TensorInfo | undefined;
   for (let first = 0; first < end; first += imagesPerChunk) {
@@ -152,10 +179,13 @@ function localGradient(backend: WasmBackend, dy: tf.TensorInfo, g: ConvGeometry,
 export function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
   const { backend } = args;
   const { x, dy } = args.inputs;
-  if (x === undefined || dy === undefined) throw new Error('Conv2DBackpropFilter: expected inputs x and dy');
+  if (x === undefined || dy === undefined)
+    throw new Error('Conv2DBackpropFilter: expected inputs x and dy');
   const attrs = convAttrs(args.attrs);
   if (attrs.dataFormat !== 'NHWC') {
-    throw new Error(`Conv2DBackpropFilter (wasm): dataFormat ${attrs.dataFormat} is not supported; use NHWC`);
+    throw new Error(
+      `Conv2DBackpropFilter (wasm): dataFormat ${attrs.dataFormat} is not supported; use NHWC`,
+    );
   }
   const filterShape = (args.attrs?.['filterShape'] ?? []) as number[];
   const g = convGeometry(x.shape, filterShape, attrs);
@@ -164,7 +194,8 @@ export function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
   if (g.batch === 0 || k * perImage === 0) return backend.makeOutput(filterShape, 'float32');
 
   const shifted = g.strideH === 1 && g.strideW === 1 && g.inW === g.outW;
-  const source = shifted && g.inC > 1 ? runWasmKernel('Transpose', { x }, { perm: [0, 3, 1, 2] }, backend) : x;
+  const source =
+    shifted && g.inC > 1 ? runWasmKernel('Transpose', { x }, { perm: [0, 3, 1, 2] }, backend) : x;
   const write: PatchWriter = (dst, range) => {
     if (shifted) writeShiftedPatches(f32View(backend, source), dst, g, range);
     else writeTransposedPatches(f32View(backend, source), dst, g, range);
@@ -179,7 +210,10 @@ export function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
       'BatchMatMul',
       {
         a: { shape: [1, k, m], fill: (dst) => write(dst, { first: mine, end: g.batch }) },
-        b: { shape: [1, m, g.outC], fill: (dst) => dst.set(f32View(backend, dy).subarray(mine * perImage * g.outC)) },
+        b: {
+          shape: [1, m, g.outC],
+          fill: (dst) => dst.set(f32View(backend, dy).subarray(mine * perImage * g.outC)),
+        },
       },
       { transposeA: false, transposeB: false },
       k * g.outC,

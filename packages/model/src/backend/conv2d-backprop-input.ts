@@ -33,7 +33,12 @@ function flipFilter(w: Float32Array, out: Float32Array, g: ConvGeometry): void {
   }
 }
 
-function viaConvolution(backend: WasmBackend, dy: tf.TensorInfo, filter: tf.TensorInfo, g: ConvGeometry) {
+function viaConvolution(
+  backend: WasmBackend,
+  dy: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  g: ConvGeometry,
+) {
   const effH = (g.kh - 1) * g.dilationH + 1;
   const effW = (g.kw - 1) * g.dilationW + 1;
   const flipped = backend.makeOutput([g.kh, g.kw, g.outC, g.inC], 'float32');
@@ -79,7 +84,12 @@ export function scatterColumns(cols: Float32Array, dx: Float32Array, g: ConvGeom
   }
 }
 
-function viaColumns(backend: WasmBackend, dy: tf.TensorInfo, filter: tf.TensorInfo, g: ConvGeometry) {
+function viaColumns(
+  backend: WasmBackend,
+  dy: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  g: ConvGeometry,
+) {
   const k = g.kh * g.kw * g.inC;
   const m = g.batch * g.outH * g.outW;
   const filterT = backend.makeOutput([g.outC, k], 'float32');
@@ -104,20 +114,25 @@ export function makeConv2dBackpropInput(fallback: WasmKernelFunc | undefined): W
   return (args: KernelArgs) => {
     const { backend } = args;
     const { dy, filter } = args.inputs;
-    if (dy === undefined || filter === undefined) throw new Error('Conv2DBackpropInput: expected inputs dy and filter');
+    if (dy === undefined || filter === undefined)
+      throw new Error('Conv2DBackpropInput: expected inputs dy and filter');
     const attrs = convAttrs(args.attrs);
-    const supported = attrs.dataFormat === 'NHWC' && dy.dtype === 'float32' && filter.dtype === 'float32';
+    const supported =
+      attrs.dataFormat === 'NHWC' && dy.dtype === 'float32' && filter.dtype === 'float32';
     if (!supported) {
-      if (fallback === undefined) throw new Error(`Conv2DBackpropInput (wasm): dataFormat ${attrs.dataFormat} is not supported`);
+      if (fallback === undefined)
+        throw new Error(
+          `Conv2DBackpropInput (wasm): dataFormat ${attrs.dataFormat} is not supported`,
+        );
       return fallback(args);
     }
     const inputShape = (args.attrs?.['inputShape'] ?? []) as number[];
     const g = convGeometry(inputShape, filter.shape, attrs);
     const effH = (g.kh - 1) * g.dilationH + 1;
     const effW = (g.kw - 1) * g.dilationW + 1;
-    const padsFit =
-      g.padTop < effH && g.padBottom < effH && g.padLeft < effW && g.padRight < effW;
-    if (g.strideH === 1 && g.strideW === 1 && padsFit) return viaConvolution(backend, dy, filter, g);
+    const padsFit = g.padTop < effH && g.padBottom < effH && g.padLeft < effW && g.padRight < effW;
+    if (g.strideH === 1 && g.strideW === 1 && padsFit)
+      return viaConvolution(backend, dy, filter, g);
     return viaColumns(backend, dy, filter, g);
   };
 }

@@ -1,7 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 
-import { growth, onBackend, readAll, relativeError, seededFor, spreadTaps } from './__tests__/helpers.js';
+import {
+  growth,
+  onBackend,
+  readAll,
+  relativeError,
+  seededFor,
+  spreadTaps,
+} from './__tests__/helpers.js';
 import { filterGradTuning } from './conv2d-backprop-filter.js';
 
 type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
@@ -29,8 +36,28 @@ const cases: ConvCase[] = [
   { x: [2, 6, 6, 4], w: [1, 1, 4, 3], stride: 2, pad: 'valid' },
   { x: [2, 7, 9, 3], w: [3, 2, 3, 4], stride: [1, 2], pad: 'same' },
   { x: [2, 6, 6, 3], w: [3, 3, 3, 2], stride: 1, pad: 1 },
-  { x: [2, 7, 6, 3], w: [3, 3, 3, 2], stride: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
-  { x: [2, 9, 8, 3], w: [3, 3, 3, 2], stride: 2, pad: [[0, 0], [2, 0], [1, 1], [0, 0]] },
+  {
+    x: [2, 7, 6, 3],
+    w: [3, 3, 3, 2],
+    stride: 1,
+    pad: [
+      [0, 0],
+      [1, 2],
+      [0, 1],
+      [0, 0],
+    ],
+  },
+  {
+    x: [2, 9, 8, 3],
+    w: [3, 3, 3, 2],
+    stride: 2,
+    pad: [
+      [0, 0],
+      [2, 0],
+      [1, 1],
+      [0, 0],
+    ],
+  },
 ];
 
 function label(c: ConvCase): string {
@@ -91,12 +118,17 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm', () => {
           const y = tf.conv2d(x, w, 1, c.pad, 'NHWC', 2);
           const dy = tf.tensor(want.r, want.rShape);
           const common = { strides: 1, pad: c.pad, dataFormat: 'NHWC', dilations: 2 };
-          const gx = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...common, inputShape: xs });
-          const gw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...common, filterShape: ws });
+          const gx = tf
+            .engine()
+            .runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...common, inputShape: xs });
+          const gw = tf
+            .engine()
+            .runKernel('Conv2DBackpropFilter', { x, dy }, { ...common, filterShape: ws });
           return readAll([y, gx as tf.Tensor, gw as tf.Tensor]);
         }),
       );
-      for (let k = 0; k < 3; k++) expect(relativeError(got[k], want.out[k])).toBeLessThan(TOLERANCE);
+      for (let k = 0; k < 3; k++)
+        expect(relativeError(got[k], want.out[k])).toBeLessThan(TOLERANCE);
     });
   }
 

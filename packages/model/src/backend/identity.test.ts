@@ -20,7 +20,11 @@ describe('Identity and Cast on wasm', () => {
       Array.from(tf.cast(tf.tensor([3, 0], undefined, 'int32'), 'bool').dataSync()),
       Array.from(tf.cast(tf.tensor([3, 0], undefined, 'int32'), 'float32').dataSync()),
     ]);
-    expect(out).toEqual([[1, -2, 0], [1, 0], [3, 0]]);
+    expect(out).toEqual([
+      [1, -2, 0],
+      [1, 0],
+      [3, 0],
+    ]);
   });
 
   it('should free shared data once every holder is disposed when called 20 times', async () => {

@@ -1,5 +1,10 @@
 /**
  * Backend selection and the wasm training kernels.
  */
-export { type BackendName, type InitBackendOptions, type BackendInfo, initBackend } from './select.js';
+export {
+  type BackendName,
+  type InitBackendOptions,
+  type BackendInfo,
+  initBackend,
+} from './select.js';
 export { WASM_KERNEL_NAMES, registerWasmKernels } from './wasm-kernels.js';

@@ -3,7 +3,13 @@ import { describe, expect, it } from 'vitest';
 
 import { growth, onBackend, readAll, relativeError, seededFor } from './__tests__/helpers.js';
 
-const cases: Array<{ x: [number, number, number, number]; size: number; stride: number; pad: 'same' | 'valid'; ties: boolean }> = [
+const cases: Array<{
+  x: [number, number, number, number];
+  size: number;
+  stride: number;
+  pad: 'same' | 'valid';
+  ties: boolean;
+}> = [
   { x: [2, 8, 8, 3], size: 2, stride: 2, pad: 'valid', ties: false },
   { x: [2, 8, 8, 4], size: 2, stride: 2, pad: 'valid', ties: true },
   { x: [1, 7, 9, 5], size: 3, stride: 2, pad: 'same', ties: false },
@@ -39,7 +45,12 @@ describe('MaxPoolGrad on wasm', () => {
   it('should leave tensor and data-id counts flat when called 20 times', async () => {
     await onBackend('wasm', () => undefined);
     const x = tf.tensor4d(seededFor([2, 8, 8, 3], 43), [2, 8, 8, 3]);
-    const step = () => tf.tidy(() => tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))(x).dataSync());
+    const step = () =>
+      tf.tidy(() =>
+        tf
+          .grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))(x)
+          .dataSync(),
+      );
     expect(growth(step)).toEqual({ tensors: 0, dataIds: 0 });
     x.dispose();
   });

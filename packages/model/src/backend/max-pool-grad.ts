@@ -12,14 +12,19 @@ import { type KernelArgs, type WasmKernelFunc, f32View } from './wasm-heap.js';
  * The common 2x2, stride-2 pooling whose windows all lie inside the input:
  * straight-line code over the four taps, same first-maximum rule.
  */
-function pool2x2Backprop(x: Float32Array, dy: Float32Array, dx: Float32Array, g: ConvGeometry): void {
+function pool2x2Backprop(
+  x: Float32Array,
+  dy: Float32Array,
+  dx: Float32Array,
+  g: ConvGeometry,
+): void {
   const { inH, inW, inC, outH, outW } = g;
   const right = inC;
   const down = inW * inC;
   for (let b = 0; b < g.batch; b++) {
     for (let oh = 0; oh < outH; oh++) {
-      let t = ((b * inH + 2 * oh) * inW) * inC;
-      let o = ((b * outH + oh) * outW) * inC;
+      let t = (b * inH + 2 * oh) * inW * inC;
+      let o = (b * outH + oh) * outW * inC;
       for (let ow = 0; ow < outW; ow++, t += 2 * inC, o += inC) {
         for (let c = 0; c < inC; c++) {
           const k = t + c;
@@ -42,12 +47,23 @@ function pool2x2Backprop(x: Float32Array, dy: Float32Array, dx: Float32Array, g:
 }
 
 /** Accumulates `dy` into `dx` at each window's arg-max over `x`. */
-export function maxPoolBackprop(x: Float32Array, dy: Float32Array, dx: Float32Array, g: ConvGeometry): void {
+export function maxPoolBackprop(
+  x: Float32Array,
+  dy: Float32Array,
+  dx: Float32Array,
+  g: ConvGeometry,
+): void {
   const { inH, inW, inC, outH, outW } = g;
   dx.fill(0);
   const plain2x2 =
-    g.kh === 2 && g.kw === 2 && g.strideH === 2 && g.strideW === 2 && g.padTop === 0 && g.padLeft === 0 &&
-    2 * outH <= inH && 2 * outW <= inW;
+    g.kh === 2 &&
+    g.kw === 2 &&
+    g.strideH === 2 &&
+    g.strideW === 2 &&
+    g.padTop === 0 &&
+    g.padLeft === 0 &&
+    2 * outH <= inH &&
+    2 * outW <= inW;
   if (plain2x2) {
     pool2x2Backprop(x, dy, dx, g);
     return;
@@ -92,9 +108,11 @@ export function makeMaxPoolGrad(fallback: WasmKernelFunc | undefined): WasmKerne
   return (args: KernelArgs) => {
     const { backend } = args;
     const { dy, input } = args.inputs;
-    if (dy === undefined || input === undefined) throw new Error('MaxPoolGrad: expected inputs dy and input');
+    if (dy === undefined || input === undefined)
+      throw new Error('MaxPoolGrad: expected inputs dy and input');
     if (input.dtype !== 'float32' || dy.dtype !== 'float32') {
-      if (fallback === undefined) throw new Error(`MaxPoolGrad (wasm): dtype ${input.dtype} is not supported`);
+      if (fallback === undefined)
+        throw new Error(`MaxPoolGrad (wasm): dtype ${input.dtype} is not supported`);
       return fallback(args);
     }
     const attrs = (args.attrs ?? {}) as Record<string, unknown>;

@@ -48,7 +48,8 @@ describe('batch split across the wasm helper thread', () => {
       const want = await onBackend('cpu', () => convSuite(stride, pad));
       const got = await onBackend('wasm', () => convSuite(stride, pad));
       const names = ['conv', 'fused', 'dx', 'dw'];
-      for (let k = 0; k < 4; k++) expect(relativeError(got[k], want[k]), names[k]).toBeLessThan(TOLERANCE);
+      for (let k = 0; k < 4; k++)
+        expect(relativeError(got[k], want[k]), names[k]).toBeLessThan(TOLERANCE);
     });
   }
 

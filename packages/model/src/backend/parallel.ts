@@ -27,9 +27,13 @@ export function wasmHelper(): WasmHelper | undefined {
   return helper;
 }
 
-/** Images the calling thread keeps when `batch` images of `macsPerImage` work are split; `batch` means no split. */
+/**
+ * Images the calling thread keeps when `batch` images of `macsPerImage`
+ * multiply-adds each are split; `batch` itself means no split.
+ */
 export function ownShare(batch: number, macsPerImage: number): number {
-  if (helper === undefined || batch < 2 || batch * macsPerImage < parallelTuning.minMacs) return batch;
+  if (helper === undefined || batch < 2 || batch * macsPerImage < parallelTuning.minMacs)
+    return batch;
   return Math.ceil(batch / 2);
 }
 
@@ -37,13 +41,22 @@ export function ownShare(batch: number, macsPerImage: number): number {
  * Wraps the stock `Conv2D` or `FusedConv2D` kernel so that large batches are
  * computed half here and half on the helper thread.
  */
-export function makeParallelConv(kernel: 'Conv2D' | 'FusedConv2D', stock: WasmKernelFunc): WasmKernelFunc {
+export function makeParallelConv(
+  kernel: 'Conv2D' | 'FusedConv2D',
+  stock: WasmKernelFunc,
+): WasmKernelFunc {
   return (args: KernelArgs) => {
     const { backend } = args;
     const { x, filter } = args.inputs;
     const attrs = convAttrs(args.attrs);
     const active = helper;
-    if (active === undefined || x === undefined || filter === undefined || x.dtype !== 'float32' || attrs.dataFormat !== 'NHWC') {
+    if (
+      active === undefined ||
+      x === undefined ||
+      filter === undefined ||
+      x.dtype !== 'float32' ||
+      attrs.dataFormat !== 'NHWC'
+    ) {
       return stock(args);
     }
     const g = convGeometry(x.shape, filter.shape, attrs);
@@ -66,7 +79,10 @@ export function makeParallelConv(kernel: 'Conv2D' | 'FusedConv2D', stock: WasmKe
     active.start(kernel, shared, (args.attrs ?? {}) as tf.NamedAttrMap, theirs * perOut);
     let own: tf.TensorInfo | tf.TensorInfo[];
     try {
-      own = stock({ ...args, inputs: { ...args.inputs, x: withShape(x, [mine, g.inH, g.inW, g.inC]) } });
+      own = stock({
+        ...args,
+        inputs: { ...args.inputs, x: withShape(x, [mine, g.inH, g.inW, g.inC]) },
+      });
     } catch (error) {
       active.finish();
       throw error;

@@ -7,7 +7,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { type KernelArgs, type WasmKernelFunc, columnMeans, f32View, withShape } from './wasm-heap.js';
+import {
+  type KernelArgs,
+  type WasmKernelFunc,
+  columnMeans,
+  f32View,
+  withShape,
+} from './wasm-heap.js';
 
 /** Builds the `Sum` (`mean` false) or `Mean` (`mean` true) kernel function. */
 export function makeReduce(mean: boolean, fallback: WasmKernelFunc | undefined): WasmKernelFunc {

@@ -48,16 +48,21 @@ const NATIVE_PACKAGES: Record<'tensorflow-gpu' | 'tensorflow', string> = {
 const AUTO_ORDER: Concrete[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 function unavailable(backend: Concrete, detail: string, cause?: unknown): PolyheadError {
-  const pkg = backend === 'tensorflow' || backend === 'tensorflow-gpu' ? NATIVE_PACKAGES[backend] : undefined;
+  const pkg =
+    backend === 'tensorflow' || backend === 'tensorflow-gpu' ? NATIVE_PACKAGES[backend] : undefined;
   const hint =
     pkg === undefined
       ? ''
       : ` Install it with \`pnpm add ${pkg}@${tf.version.tfjs}\`, or use \`--backend wasm\`, which works without it.`;
-  return new PolyheadError('BACKEND_UNAVAILABLE', `The ${backend} backend is unavailable: ${detail}.${hint}`, {
-    kind: 'usage',
-    cause,
-    details: { backend, ...(pkg === undefined ? {} : { package: pkg }) },
-  });
+  return new PolyheadError(
+    'BACKEND_UNAVAILABLE',
+    `The ${backend} backend is unavailable: ${detail}.${hint}`,
+    {
+      kind: 'usage',
+      cause,
+      details: { backend, ...(pkg === undefined ? {} : { package: pkg }) },
+    },
+  );
 }
 
 async function loadNative(backend: 'tensorflow-gpu' | 'tensorflow'): Promise<void> {
@@ -69,7 +74,11 @@ async function loadNative(backend: 'tensorflow-gpu' | 'tensorflow'): Promise<voi
   } catch (error) {
     const code = (error as { code?: unknown } | null)?.code;
     const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
-    throw unavailable(backend, missing ? `${pkg} is not installed` : `${pkg} failed to load`, error);
+    throw unavailable(
+      backend,
+      missing ? `${pkg} is not installed` : `${pkg} failed to load`,
+      error,
+    );
   }
 }
 
@@ -118,7 +127,10 @@ function describeActive(): string {
  * const { name } = await initBackend('auto', { log: console.error });
  * // name === 'wasm' where no native binding is installed
  */
-export async function initBackend(name: BackendName, opts: InitBackendOptions = {}): Promise<BackendInfo> {
+export async function initBackend(
+  name: BackendName,
+  opts: InitBackendOptions = {},
+): Promise<BackendInfo> {
   const log = opts.log ?? (() => undefined);
   if (name !== 'auto') {
     await activate(name, opts);

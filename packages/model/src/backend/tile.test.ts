@@ -14,7 +14,9 @@ const cases: Array<{ shape: number[]; reps: number[]; dtype: 'float32' | 'int32'
 
 function tiled(c: (typeof cases)[number]): number[] {
   return tf.tidy(() => {
-    const values = Array.from(seededFor(c.shape, 21), (v) => (c.dtype === 'float32' ? v : Math.round(v * 5)));
+    const values = Array.from(seededFor(c.shape, 21), (v) =>
+      c.dtype === 'float32' ? v : Math.round(v * 5),
+    );
     return Array.from(tf.tile(tf.tensor(values, c.shape, c.dtype), c.reps).dataSync());
   });
 }
@@ -31,7 +33,10 @@ describe('Tile on wasm', () => {
   it('should leave tensor and data-id counts flat when called 20 times', async () => {
     await onBackend('wasm', () => undefined);
     const x = tf.tensor([1, 2, 3], [1, 1, 1, 3]);
-    expect(growth(() => tf.tidy(() => tf.tile(x, [2, 4, 4, 1]).dataSync()))).toEqual({ tensors: 0, dataIds: 0 });
+    expect(growth(() => tf.tidy(() => tf.tile(x, [2, 4, 4, 1]).dataSync()))).toEqual({
+      tensors: 0,
+      dataIds: 0,
+    });
     x.dispose();
   });
 });

@@ -5,7 +5,7 @@ import { growth, onBackend, readAll, relativeError, seededFor } from './__tests_
 
 const TOLERANCE = 1e-4;
 
-/** Gradients of `sum(batchNorm(x, mean, variance, offset, scale) * r)` with respect to all five inputs. */
+/** Gradients of `sum(batchNorm(x, mean, variance, offset, scale) * r)` for all five inputs. */
 function batchNormGrads(xShape: number[], paramShape: number[]): Float32Array[] {
   return tf.tidy(() => {
     const x = tf.tensor(seededFor(xShape, 71), xShape);
@@ -42,7 +42,9 @@ function meanGrad(shape: number[], axis: number | number[], keepDims: boolean): 
     const x = tf.tensor(seededFor(shape, 81), shape);
     const y = tf.mean(x, axis, keepDims);
     const r = tf.tensor(seededFor(y.shape, 82), y.shape);
-    return readAll([tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.mean(a, axis, keepDims), r)))(x)])[0];
+    return readAll([
+      tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.mean(a, axis, keepDims), r)))(x),
+    ])[0];
   });
 }
 
@@ -56,7 +58,8 @@ describe('FusedBatchNorm gradient on wasm', () => {
       const want = await onBackend('cpu', () => batchNormGrads(xShape, paramShape));
       const got = await onBackend('wasm', () => batchNormGrads(xShape, paramShape));
       const names = ['dx', 'dMean', 'dVariance', 'dOffset', 'dScale'];
-      for (let k = 0; k < 5; k++) expect(relativeError(got[k], want[k]), names[k]).toBeLessThan(TOLERANCE);
+      for (let k = 0; k < 5; k++)
+        expect(relativeError(got[k], want[k]), names[k]).toBeLessThan(TOLERANCE);
     });
   }
 
@@ -68,7 +71,10 @@ describe('FusedBatchNorm gradient on wasm', () => {
 
   it('should leave tensor and data-id counts flat when called 20 times', async () => {
     await onBackend('wasm', () => undefined);
-    expect(growth(() => void batchNormGrads([2, 4, 4, 3], [3]))).toEqual({ tensors: 0, dataIds: 0 });
+    expect(growth(() => void batchNormGrads([2, 4, 4, 3], [3]))).toEqual({
+      tensors: 0,
+      dataIds: 0,
+    });
   });
 });
 
@@ -89,7 +95,13 @@ describe('Mean gradient on wasm', () => {
 
   it('should keep the stock gradient on the cpu backend', async () => {
     const value = await onBackend('cpu', () =>
-      tf.tidy(() => Array.from(tf.grad((a: tf.Tensor) => tf.mean(a))(tf.ones([2, 2])).dataSync())),
+      tf.tidy(() =>
+        Array.from(
+          tf
+            .grad((a: tf.Tensor) => tf.mean(a))(tf.ones([2, 2]))
+            .dataSync(),
+        ),
+      ),
     );
     expect(value).toEqual([0.25, 0.25, 0.25, 0.25]);
   });

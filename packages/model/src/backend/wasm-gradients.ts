@@ -8,7 +8,9 @@ import * as tf from '@tensorflow/tfjs';
 import { BATCH_NORM_GRAD } from './batch-norm-grad.js';
 
 function onWasm(tensors: Array<tf.Tensor | undefined>): boolean {
-  return tf.getBackend() === 'wasm' && tensors.every((t) => t !== undefined && t.dtype === 'float32');
+  return (
+    tf.getBackend() === 'wasm' && tensors.every((t) => t !== undefined && t.dtype === 'float32')
+  );
 }
 
 function overrideBatchNorm(): void {
@@ -28,12 +30,21 @@ function overrideBatchNorm(): void {
         scale?.rank === 1 &&
         scale.shape[0] === channels &&
         x.shape[x.rank - 1] === channels;
-      if (!perChannel || !onWasm([x, mean, variance, scale, dyT])) return stock.gradFunc(dy, saved, attrs);
-      const [dx, dMean, dVariance, dScale, dOffset] = tf.engine().runKernel(
-        BATCH_NORM_GRAD,
-        { x: x as tf.Tensor, mean, variance: variance as tf.Tensor, scale: scale as tf.Tensor, dy: dyT },
-        { varianceEpsilon: (attrs as { varianceEpsilon?: number }).varianceEpsilon ?? 0.001 },
-      ) as tf.Tensor[];
+      if (!perChannel || !onWasm([x, mean, variance, scale, dyT]))
+        return stock.gradFunc(dy, saved, attrs);
+      const [dx, dMean, dVariance, dScale, dOffset] = tf
+        .engine()
+        .runKernel(
+          BATCH_NORM_GRAD,
+          {
+            x: x as tf.Tensor,
+            mean,
+            variance: variance as tf.Tensor,
+            scale: scale as tf.Tensor,
+            dy: dyT,
+          },
+          { varianceEpsilon: (attrs as { varianceEpsilon?: number }).varianceEpsilon ?? 0.001 },
+        ) as tf.Tensor[];
       return {
         x: () => dx,
         mean: () => dMean,

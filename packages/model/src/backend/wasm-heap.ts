@@ -45,7 +45,9 @@ export function asWasm(backend: unknown): WasmBackend {
 function dataOf(backend: WasmBackend, info: tf.TensorInfo): WasmTensorData {
   const data = backend.dataIdMap.get(info.dataId);
   if (data === undefined) {
-    throw new Error(`wasm kernel: tensor of shape [${info.shape.join(', ')}] is not on the wasm backend`);
+    throw new Error(
+      `wasm kernel: tensor of shape [${info.shape.join(', ')}] is not on the wasm backend`,
+    );
   }
   return data;
 }
@@ -66,8 +68,10 @@ export function typedView(
 ): Float32Array | Int32Array | Uint8Array {
   const offset = dataOf(backend, info).memoryOffset;
   const size = tf.util.sizeFromShape(info.shape);
-  if (info.dtype === 'float32') return backend.wasm.HEAPF32.subarray(offset >>> 2, (offset >>> 2) + size);
-  if (info.dtype === 'int32') return backend.wasm.HEAP32.subarray(offset >>> 2, (offset >>> 2) + size);
+  if (info.dtype === 'float32')
+    return backend.wasm.HEAPF32.subarray(offset >>> 2, (offset >>> 2) + size);
+  if (info.dtype === 'int32')
+    return backend.wasm.HEAP32.subarray(offset >>> 2, (offset >>> 2) + size);
   if (info.dtype === 'bool') return backend.wasm.HEAPU8.subarray(offset, offset + size);
   throw new Error(`wasm kernel: no heap view for dtype ${info.dtype}`);
 }

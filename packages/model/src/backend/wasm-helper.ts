@@ -6,7 +6,12 @@
  * its own share, then blocks on `Atomics.wait` until the worker is done.
  */
 import { createRequire } from 'node:module';
-import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
+import {
+  MessageChannel,
+  type MessagePort,
+  Worker,
+  receiveMessageOnPort,
+} from 'node:worker_threads';
 
 import type * as tf from '@tensorflow/tfjs';
 
@@ -87,7 +92,7 @@ export class WasmHelper {
     private readonly flag: Int32Array,
   ) {}
 
-  /** Starts the worker and resolves once its wasm backend is ready, or to `undefined` if it cannot start. */
+  /** Starts the worker; resolves once its wasm backend is ready, or to `undefined` if it cannot start. */
   static async create(): Promise<WasmHelper | undefined> {
     const require = createRequire(import.meta.url);
     const flag = new Int32Array(new SharedArrayBuffer(4));
@@ -124,12 +129,25 @@ export class WasmHelper {
   }
 
   /** Copies the inputs into shared memory and wakes the worker on `kernel`. */
-  start(kernel: string, inputs: Record<string, HelperInput>, attrs: tf.NamedAttrMap, outLength: number): void {
+  start(
+    kernel: string,
+    inputs: Record<string, HelperInput>,
+    attrs: tf.NamedAttrMap,
+    outLength: number,
+  ): void {
     if (this.pending !== undefined) throw new Error('wasm helper: a job is already running');
     const sizes = Object.values(inputs).map((v) => v.shape.reduce((a, b) => a * b, 1));
     const total = (sizes.reduce((a, b) => a + b, 0) + outLength) * 4;
-    if (this.buffer.byteLength < total) this.buffer = new SharedArrayBuffer(Math.max(total, 2 * this.buffer.byteLength));
-    const job: JobMessage = { kernel, buffer: this.buffer, inputs: {}, attrs, outOffset: 0, outLength };
+    if (this.buffer.byteLength < total)
+      this.buffer = new SharedArrayBuffer(Math.max(total, 2 * this.buffer.byteLength));
+    const job: JobMessage = {
+      kernel,
+      buffer: this.buffer,
+      inputs: {},
+      attrs,
+      outOffset: 0,
+      outLength,
+    };
     let offset = 0;
     Object.entries(inputs).forEach(([name, v], i) => {
       v.fill(new Float32Array(this.buffer, offset, sizes[i]));
@@ -154,7 +172,9 @@ export class WasmHelper {
     Atomics.notify(this.flag, 0);
     if (state !== DONE) {
       const message = receiveMessageOnPort(this.port)?.message as { error?: string } | undefined;
-      throw new Error(`wasm helper: ${job.kernel} failed in the worker: ${message?.error ?? 'unknown error'}`);
+      throw new Error(
+        `wasm helper: ${job.kernel} failed in the worker: ${message?.error ?? 'unknown error'}`,
+      );
     }
     return new Float32Array(job.buffer, job.outOffset, job.outLength);
   }

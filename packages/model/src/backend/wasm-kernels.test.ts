@@ -7,10 +7,14 @@ import { WASM_KERNEL_NAMES, registerWasmKernels } from './wasm-kernels.js';
 /** Two-head classifier in miniature: conv, BatchNorm, max-pool, conv, GAP, two softmax heads. */
 function smallCnn(size: number): tf.LayersModel {
   const input = tf.input({ shape: [size, size, 3] });
-  let h = tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu' }).apply(input);
+  let h = tf.layers
+    .conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu' })
+    .apply(input);
   h = tf.layers.batchNormalization().apply(h);
   h = tf.layers.maxPooling2d({ poolSize: 2 }).apply(h);
-  h = tf.layers.conv2d({ filters: 12, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }).apply(h);
+  h = tf.layers
+    .conv2d({ filters: 12, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' })
+    .apply(h);
   h = tf.layers.globalAveragePooling2d({}).apply(h);
   const a = tf.layers.dense({ units: 4, activation: 'softmax' }).apply(h) as tf.SymbolicTensor;
   const b = tf.layers.dense({ units: 3, activation: 'softmax' }).apply(h) as tf.SymbolicTensor;
@@ -20,8 +24,12 @@ function smallCnn(size: number): tf.LayersModel {
 /** MobileNet-style block: strided depthwise conv, BatchNorm, ReLU6, pointwise conv. */
 function separableCnn(size: number): tf.LayersModel {
   const input = tf.input({ shape: [size, size, 3] });
-  let h = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', useBias: false }).apply(input);
-  h = tf.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', useBias: false }).apply(h);
+  let h = tf.layers
+    .conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', useBias: false })
+    .apply(input);
+  h = tf.layers
+    .depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', useBias: false })
+    .apply(h);
   h = tf.layers.batchNormalization().apply(h);
   h = tf.layers.reLU({ maxValue: 6 }).apply(h);
   h = tf.layers.conv2d({ filters: 16, kernelSize: 1, activation: 'relu' }).apply(h);
@@ -35,14 +43,20 @@ function seedWeights(model: tf.LayersModel): void {
   const values = model.weights.map((w, k) => {
     const shape = w.shape as number[];
     if (/gamma|variance/.test(w.name)) return tf.ones(shape);
-    return tf.tensor(seededFor(shape, 100 + k).map((v) => v * 0.3), shape);
+    return tf.tensor(
+      seededFor(shape, 100 + k).map((v) => v * 0.3),
+      shape,
+    );
   });
   model.setWeights(values);
   tf.dispose(values);
 }
 
 function oneHot(batch: number, classes: number, seed: number): tf.Tensor2D {
-  const ids = Array.from(seededFor([batch], seed), (v) => Math.floor(((v + 1) / 2) * classes) % classes);
+  const ids = Array.from(
+    seededFor([batch], seed),
+    (v) => Math.floor(((v + 1) / 2) * classes) % classes,
+  );
   return tf.oneHot(tf.tensor1d(ids, 'int32'), classes).toFloat() as tf.Tensor2D;
 }
 
@@ -103,14 +117,18 @@ describe('registerWasmKernels', () => {
     const want = await run('cpu');
     const got = await run('wasm');
     expect(got.leak).toEqual({ tensors: 0, dataIds: 0 });
-    for (let i = 0; i < got.losses.length; i++) expect(got.losses[i]).toBeCloseTo(want.losses[i], 3);
+    for (let i = 0; i < got.losses.length; i++)
+      expect(got.losses[i]).toBeCloseTo(want.losses[i], 3);
     expect(got.losses[got.losses.length - 1]).toBeLessThan(got.losses[0]);
   });
 
   it('should train through tf.layers fit-style trainOnBatch without leaking', async () => {
     await onBackend('wasm', () => undefined);
     const model = smallCnn(12);
-    model.compile({ optimizer: tf.train.adam(0.01), loss: ['categoricalCrossentropy', 'categoricalCrossentropy'] });
+    model.compile({
+      optimizer: tf.train.adam(0.01),
+      loss: ['categoricalCrossentropy', 'categoricalCrossentropy'],
+    });
     const x = tf.tensor4d(seededFor([4, 12, 12, 3], 66), [4, 12, 12, 3]);
     const ys = [oneHot(4, 4, 67), oneHot(4, 3, 68)];
     const first = ((await model.trainOnBatch(x, ys)) as number[])[0];
@@ -119,7 +137,10 @@ describe('registerWasmKernels', () => {
     expect(last).toBeLessThan(first);
     const before = { tensors: tf.memory().numTensors, dataIds: tf.backend().numDataIds() };
     for (let i = 0; i < 5; i++) await model.trainOnBatch(x, ys);
-    expect({ tensors: tf.memory().numTensors - before.tensors, dataIds: tf.backend().numDataIds() - before.dataIds }).toEqual({
+    expect({
+      tensors: tf.memory().numTensors - before.tensors,
+      dataIds: tf.backend().numDataIds() - before.dataIds,
+    }).toEqual({
       tensors: 0,
       dataIds: 0,
     });

@@ -54,7 +54,10 @@ export function growth(f: () => void, times = 20): { tensors: number; dataIds: n
   const tensors = tf.memory().numTensors;
   const dataIds = tf.backend().numDataIds();
   for (let i = 0; i < times; i++) f();
-  return { tensors: tf.memory().numTensors - tensors, dataIds: tf.backend().numDataIds() - dataIds };
+  return {
+    tensors: tf.memory().numTensors - tensors,
+    dataIds: tf.backend().numDataIds() - dataIds,
+  };
 }
 
 /**
@@ -68,7 +71,8 @@ export function spreadTaps(w: tf.Tensor4D, d: number): tf.Tensor4D {
   const v = w.arraySync();
   for (let i = 0; i < kh; i++) {
     for (let j = 0; j < kw; j++) {
-      for (let p = 0; p < a; p++) for (let q = 0; q < b; q++) out.set(v[i][j][p][q], i * d, j * d, p, q);
+      for (let p = 0; p < a; p++)
+        for (let q = 0; q < b; q++) out.set(v[i][j][p][q], i * d, j * d, p, q);
     }
   }
   return out.toTensor() as tf.Tensor4D;
