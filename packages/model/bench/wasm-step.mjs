@@ -67,6 +67,22 @@ async function profile(what, f) {
   );
 }
 
+/** Mean and median milliseconds of `steps` awaited calls of `f`. */
+async function timed(f, steps) {
+  const ms = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await f();
+    ms.push(performance.now() - t0);
+  }
+  const sorted = [...ms].sort((p, q) => p - q);
+  return { mean: ms.reduce((p, q) => p + q, 0) / steps, median: sorted[steps >> 1] };
+}
+
+function rate(batch, ms) {
+  return Number(((batch * 1000) / ms).toFixed(1));
+}
+
 async function main() {
   const o = options(process.argv.slice(2));
   await initBackend('wasm', { wasmThreads: o.threads === 2 ? 2 : 1 });
@@ -88,18 +104,13 @@ async function main() {
     await profile('infer_batch', predict);
   }
   const before = { tensors: tf.memory().numTensors, dataIds: tf.backend().numDataIds() };
-  let t0 = performance.now();
-  for (let i = 0; i < o.steps; i++) await step();
-  const trainS = (performance.now() - t0) / 1000;
+  const train = await timed(step, o.steps);
   const growth = {
     tensors: tf.memory().numTensors - before.tensors,
     dataIds: tf.backend().numDataIds() - before.dataIds,
   };
-
   for (let i = 0; i < o.warmup; i++) await predict();
-  t0 = performance.now();
-  for (let i = 0; i < o.steps; i++) await predict();
-  const inferS = (performance.now() - t0) / 1000;
+  const infer = await timed(predict, o.steps);
 
   console.log(
     JSON.stringify({
@@ -107,8 +118,11 @@ async function main() {
       threads: o.threads === 2 && os.availableParallelism() > 1 ? 2 : 1,
       size: o.size,
       batch: o.batch,
-      train_img_s: Number(((o.steps * o.batch) / trainS).toFixed(1)),
-      infer_img_s: Number(((o.steps * o.batch) / inferS).toFixed(1)),
+      train_img_s: rate(o.batch, train.mean),
+      infer_img_s: rate(o.batch, infer.mean),
+      // The median step resists bursts of load from other processes.
+      train_img_s_median: rate(o.batch, train.median),
+      infer_img_s_median: rate(o.batch, infer.median),
       train_growth: growth,
     }),
   );
