@@ -27,11 +27,34 @@ export interface Network {
 export function buildNetwork(spec: NetworkSpec, options: { seed?: number } = {}): Network {
   const { seed } = options;
   const input = tf.input({ shape: [spec.inputSize, spec.inputSize, 3], name: 'input' });
-  const features = buildSmallCnn(input, spec.backbone, seed);
-  const heads = spec.heads.map((head, h) =>
-    buildSoftmaxHead(features, head, seed === undefined ? undefined : seed + 100 + h),
-  );
-  const model = tf.model({ inputs: input, outputs: heads.map((h) => h.probs), name: 'polyhead' });
+  const depth = spec.backbone.depth;
+  const shared = spec.sharedDepth ?? depth;
+  const trunk = buildSmallCnn(input, spec.backbone, seed, { to: shared });
+  const chain = spec.chain ?? [];
+  // Chained heads are built in chain order, each seeing the probabilities of
+  // those before it; the model's outputs stay in head order.
+  const order = [
+    ...chain.map((name) => spec.heads.findIndex((h) => h.name === name)),
+    ...spec.heads.map((_, h) => h).filter((h) => !chain.includes(spec.heads[h]!.name)),
+  ];
+  const probs: tf.SymbolicTensor[] = [];
+  const earlier: tf.SymbolicTensor[] = [];
+  for (const h of order) {
+    const head = spec.heads[h]!;
+    const headSeed = seed === undefined ? undefined : seed + 100 + 10 * h;
+    let features =
+      shared < depth
+        ? buildSmallCnn(trunk, spec.backbone, headSeed, { from: shared, prefix: `${head.output}_branch_` })
+        : trunk;
+    const inChain = chain.includes(head.name);
+    if (inChain && earlier.length > 0) {
+      features = tf.layers.concatenate({ name: `${head.output}_chain` }).apply([features, ...earlier]) as tf.SymbolicTensor;
+    }
+    const built = buildSoftmaxHead(features, head, headSeed);
+    probs[h] = built.probs;
+    if (inChain) earlier.push(built.probs);
+  }
+  const model = tf.model({ inputs: input, outputs: probs, name: 'polyhead' });
   return wrapNetwork(spec, model);
 }
 
@@ -46,8 +69,11 @@ export function wrapNetwork(spec: NetworkSpec, model: tf.LayersModel): Network {
     outputs: logits.map((layer) => layer.output as tf.SymbolicTensor),
     name: 'polyhead_logits',
   });
-  const headVariables = logits.map((layer) =>
-    layer.trainableWeights.map((w) => w.read() as tf.Variable),
+  // A head's own layers: its logits and, with branches, its branch blocks.
+  const headVariables = spec.heads.map((head) =>
+    model.layers
+      .filter((l) => l.name === `${head.output}_logits` || l.name.startsWith(`${head.output}_branch_`))
+      .flatMap((l) => l.trainableWeights.map((w) => w.read() as tf.Variable)),
   );
   return { spec, model, logitsModel, headVariables };
 }
@@ -64,6 +90,10 @@ export interface NetworkSpecArgs {
   /** Heads in output order, with their vocabularies and optional loss weights. */
   heads: { name: string; labels: readonly string[]; weight?: number }[];
   backbone?: SmallCnnArgs;
+  /** Backbone blocks shared by all heads; the rest become per-head branches. */
+  sharedDepth?: number;
+  /** Classifier chain order (head names). */
+  chain?: string[];
 }
 
 /** Fills in a full {@link NetworkSpec}: output names, default weights, backbone defaults. */
@@ -73,9 +103,22 @@ export function networkSpec(args: NetworkSpecArgs): NetworkSpec {
   }
   if (args.heads.length === 0) throw new RangeError('a network needs at least one head');
   const outputs = outputNames(args.heads.map((h) => h.name));
+  const backbone = smallCnnSpec(args.backbone);
+  const names = args.heads.map((h) => h.name);
+  if (args.sharedDepth !== undefined && !(Number.isInteger(args.sharedDepth) && args.sharedDepth >= 0 && args.sharedDepth <= backbone.depth)) {
+    throw new RangeError(`shared depth must be an integer in 0..${backbone.depth} (the backbone depth), got ${args.sharedDepth}`);
+  }
+  for (const name of args.chain ?? []) {
+    if (!names.includes(name)) throw new RangeError(`chain names head "${name}", but the heads are ${names.join(', ')}`);
+  }
+  if (args.chain && new Set(args.chain).size !== args.chain.length) {
+    throw new RangeError(`chain repeats a head: ${args.chain.join(', ')}`);
+  }
   return {
     inputSize: args.inputSize,
-    backbone: smallCnnSpec(args.backbone),
+    backbone,
+    ...(args.sharedDepth !== undefined && args.sharedDepth < backbone.depth ? { sharedDepth: args.sharedDepth } : {}),
+    ...(args.chain && args.chain.length > 1 ? { chain: [...args.chain] } : {}),
     heads: args.heads.map((h, i) => {
       if (h.labels.length < 1) throw new RangeError(`head ${h.name} has no labels`);
       return { name: h.name, kind: 'softmax', labels: [...h.labels], weight: h.weight ?? 1, output: outputs[i]! };

@@ -32,6 +32,16 @@ export interface NetworkSpec {
   inputSize: number;
   backbone: BackboneSpec;
   heads: HeadSpec[];
+  /**
+   * Backbone blocks shared by every head; the remaining blocks are built once
+   * per head as its own branch. Default: all (fully shared).
+   */
+  sharedDepth?: number;
+  /**
+   * Classifier chain: head names in order; each head in the chain also sees
+   * the probabilities of the heads before it. Default: none.
+   */
+  chain?: string[];
 }
 
 /** Contents of `polyhead.json`, saved beside the TensorFlow.js model. */

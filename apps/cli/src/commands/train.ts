@@ -17,6 +17,8 @@ export interface TrainCommandOptions {
   size: number;
   width: number;
   depth: number;
+  sharedDepth?: number;
+  chain?: string[];
   epochs: number;
   batch: number;
   lr: number;
@@ -57,6 +59,8 @@ export function trainCommand(out: Output): Command {
     .option('--size <px>', 'square input size', positiveInt, 64)
     .option('--width <n>', 'filters of the first backbone block (doubling per block)', positiveInt, 32)
     .option('--depth <n>', 'backbone blocks', positiveInt, 4)
+    .option('--shared-depth <k>', 'backbone blocks shared by all heads; later blocks become one branch per head', nonNegativeInt)
+    .option('--chain <heads>', 'classifier chain: each listed head also sees the predictions of those before it (e.g. color,type)', headList)
     .option('--epochs <n>', 'passes over the training data', positiveInt, 15)
     .option('--batch <n>', 'batch size', positiveInt, 32)
     .option('--lr <x>', 'peak learning rate (Adam, cosine schedule)', positiveNumber, 2e-3)
@@ -101,6 +105,8 @@ export async function runTrain(opts: TrainCommandOptions, out: Output) {
     holdout: { combos: opts.holdoutCombos ? parseCombos(opts.holdoutCombos) : undefined, fraction: opts.holdoutFraction },
     inputSize: opts.size,
     backbone: { width: opts.width, depth: opts.depth },
+    sharedDepth: opts.sharedDepth,
+    chain: opts.chain,
     epochs: opts.epochs,
     batchSize: opts.batch,
     learningRate: opts.lr,

@@ -31,11 +31,25 @@ export function smallCnnSpec(args: SmallCnnArgs = {}): SmallCnnSpec {
   return spec;
 }
 
+/** Which blocks {@link buildSmallCnn} builds, and how it names them. */
+export interface SmallCnnRange {
+  /** First block (0-based). Default 0. */
+  from?: number;
+  /** Block after the last one. Default `spec.depth`. */
+  to?: number;
+  /** Prefix of every layer name, for per-head branches. Default none. */
+  prefix?: string;
+}
+
 /**
  * Applies a small VGG-style backbone to `input`: `depth` blocks of 3x3 conv
  * (no bias) → BatchNorm → ReLU, each but the last followed by 2x2 max-pooling,
  * then global average pooling. Returns the pooled feature tensor. With `seed`,
  * the initial weights are the same on every run.
+ *
+ * With a `range`, only blocks `from`..`to` are applied, so a backbone can be
+ * shared up to a block and continue as separate branches per head; the
+ * pooling at the end comes with the last block.
  *
  * @example
  * const input = tf.input({ shape: [64, 64, 3] });
@@ -45,18 +59,23 @@ export function buildSmallCnn(
   input: tf.SymbolicTensor,
   spec: SmallCnnSpec,
   seed?: number,
+  range: SmallCnnRange = {},
 ): tf.SymbolicTensor {
+  const from = range.from ?? 0;
+  const to = range.to ?? spec.depth;
+  const prefix = range.prefix ?? '';
+  const offset = prefix ? 1000 : 0;
   let h = input;
-  for (let block = 0; block < spec.depth; block++) {
+  for (let block = from; block < to; block++) {
     const filters = spec.width * 2 ** block;
-    const name = `block${block + 1}`;
+    const name = `${prefix}block${block + 1}`;
     h = tf.layers
       .conv2d({
         filters,
         kernelSize: 3,
         padding: 'same',
         useBias: false,
-        kernelInitializer: tf.initializers.heNormal({ seed: seed === undefined ? undefined : seed + block }),
+        kernelInitializer: tf.initializers.heNormal({ seed: seed === undefined ? undefined : seed + offset + block }),
         name: `${name}_conv`,
       })
       .apply(h) as tf.SymbolicTensor;
@@ -66,9 +85,10 @@ export function buildSmallCnn(
       h = tf.layers.maxPooling2d({ poolSize: 2, name: `${name}_pool` }).apply(h) as tf.SymbolicTensor;
     }
   }
-  h = tf.layers.globalAveragePooling2d({ name: 'features' }).apply(h) as tf.SymbolicTensor;
+  if (to < spec.depth) return h;
+  h = tf.layers.globalAveragePooling2d({ name: `${prefix}features` }).apply(h) as tf.SymbolicTensor;
   if (spec.dropout > 0) {
-    h = tf.layers.dropout({ rate: spec.dropout, seed, name: 'features_dropout' }).apply(h) as tf.SymbolicTensor;
+    h = tf.layers.dropout({ rate: spec.dropout, seed, name: `${prefix}features_dropout` }).apply(h) as tf.SymbolicTensor;
   }
   return h;
 }

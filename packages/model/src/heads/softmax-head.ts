@@ -39,7 +39,10 @@ export function outputNames(heads: readonly string[]): string[] {
   const used = new Set<string>();
   return heads.map((name) => {
     let base = name.replace(/[^A-Za-z0-9_]+/g, '_').replace(/^_+|_+$/g, '') || 'head';
-    if (/^[0-9]/.test(base)) base = `h_${base}`;
+    // layer names of a head's own parts are `<output>_logits`, `<output>_branch_…` and
+    // `<output>_chain`; keep outputs clear of those patterns and of the backbone's names
+    base = base.replace(/_(branch|chain)(?=_|$)/g, '_$1x');
+    if (/^[0-9]/.test(base) || /^block[0-9]/.test(base)) base = `h_${base}`;
     let candidate = base;
     for (let i = 2; used.has(candidate) || RESERVED.has(candidate); i++) candidate = `${base}_${i}`;
     used.add(candidate);

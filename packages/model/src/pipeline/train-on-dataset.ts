@@ -18,7 +18,7 @@ import type { SmallCnnArgs } from '../backbone/small-cnn.js';
 import { balancedClassWeights } from '../loss.js';
 import type { MultiHeadMetrics } from '../metrics.js';
 import { buildNetwork, networkSpec, type Network } from '../network.js';
-import type { ModelMeta } from '../spec.js';
+import type { ModelMeta, NetworkSpec } from '../spec.js';
 import { tf } from '../tf.js';
 import { colourView, type ColourViewKind } from '../views/colour-views.js';
 import { formatCombo, selectHoldout, type Combo, type HoldoutSpec } from './holdout.js';
@@ -50,6 +50,10 @@ export interface TrainOnDatasetOptions {
   inputSize?: number;
   /** Small-CNN backbone settings. */
   backbone?: SmallCnnArgs;
+  /** Backbone blocks shared by all heads; later blocks become per-head branches. Default: all. */
+  sharedDepth?: number;
+  /** Classifier chain: head names in order; each sees the probabilities of those before. */
+  chain?: string[];
   /** Pixel scaling and resize policy; `size` follows `inputSize`. */
   preprocessing?: Partial<Omit<Preprocessing, 'size'>>;
   epochs?: number;
@@ -193,11 +197,19 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
       throw new PolyheadError('TRAIN_UNKNOWN_HEAD', `loss weight given for head "${name}", but the heads are ${dataset.heads.join(', ')}`, { kind: 'usage' });
     }
   }
-  const spec = networkSpec({
-    inputSize,
-    backbone: options.backbone,
-    heads: encoder.heads.map((h) => ({ name: h.name, labels: h.labels, weight: lossWeights[h.name] ?? 1 })),
-  });
+  let spec: NetworkSpec;
+  try {
+    spec = networkSpec({
+      inputSize,
+      backbone: options.backbone,
+      sharedDepth: options.sharedDepth,
+      chain: options.chain,
+      heads: encoder.heads.map((h) => ({ name: h.name, labels: h.labels, weight: lossWeights[h.name] ?? 1 })),
+    });
+  } catch (cause) {
+    if (!(cause instanceof RangeError)) throw cause;
+    throw new PolyheadError('TRAIN_BAD_NETWORK', cause.message, { kind: 'usage', cause });
+  }
   const invariance = resolveInvariance(options, encoder.heads.map((h) => h.name), preprocessing, seed);
   const net = buildNetwork(spec, { seed });
   const flip = options.flip ?? true;
