@@ -54,3 +54,19 @@ export async function useTestBackend(): Promise<'wasm' | 'cpu'> {
     return 'cpu';
   }
 }
+
+/** 29 different images: the 24 training images of f04, the f15 trio, the probe and a JPEG. */
+export function distinctImages(): string[] {
+  const train = Array.from(
+    { length: 24 },
+    (_, i) => `f04/train/img${String(i).padStart(3, '0')}.png`,
+  );
+  return [
+    ...train,
+    'f15/a_red_square.png',
+    'f15/b_blue_circle.png',
+    'f15/c_green_triangle.png',
+    'probe4x4.png',
+    'jpeg/clean.jpg',
+  ];
+}
