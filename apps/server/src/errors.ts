@@ -13,6 +13,13 @@ export type ApiErrorCode =
   | 'image_too_large'
   | 'unsupported_media_type'
   | 'corrupt_image'
+  | 'too_many_images'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'overloaded'
+  | 'not_ready'
+  | 'timeout'
+  | 'reload_failed'
   | 'internal_error';
 
 /** Options of {@link ApiError}. */
@@ -21,6 +28,8 @@ export interface ApiErrorOptions {
   details?: Record<string, unknown>;
   /** The error that led to this one; never sent to the client. */
   cause?: unknown;
+  /** Headers sent with the answer, as `Retry-After` with a 503. */
+  headers?: Record<string, string>;
 }
 
 /** The body of every error answer. */
@@ -38,6 +47,7 @@ export class ApiError extends HTTPException {
   override name = 'ApiError';
   readonly code: ApiErrorCode;
   readonly details: Record<string, unknown> | undefined;
+  readonly headers: Record<string, string>;
 
   constructor(
     status: ContentfulStatusCode,
@@ -48,6 +58,7 @@ export class ApiError extends HTTPException {
     super(status, { message, cause: options.cause });
     this.code = code;
     this.details = options.details;
+    this.headers = options.headers ?? {};
   }
 
   /** The JSON body sent for this error. */
@@ -77,11 +88,7 @@ const ECHOED_DETAILS = ['format', 'width', 'height', 'limit', 'bytes'];
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   if (isPolyheadError(error)) return fromPolyheadError(error);
-  if (error instanceof HTTPException && error.status < 500) {
-    return new ApiError(error.status, 'bad_request', error.message || 'Bad request', {
-      cause: error,
-    });
-  }
+  if (error instanceof HTTPException && error.status < 500) return fromHttpException(error);
   return new ApiError(
     500,
     'internal_error',
@@ -90,6 +97,32 @@ export function toApiError(error: unknown): ApiError {
       cause: error,
     },
   );
+}
+
+/** Hono's own exceptions (bearer auth, malformed JSON…) in the API's error shape. */
+function fromHttpException(error: HTTPException): ApiError {
+  const challenge = error.res?.headers.get('WWW-Authenticate');
+  const headers = challenge ? { 'WWW-Authenticate': challenge } : undefined;
+  if (error.status === 401) {
+    return new ApiError(
+      401,
+      'unauthorized',
+      'A valid key is required: send "Authorization: Bearer <key>"',
+      {
+        cause: error,
+        headers,
+      },
+    );
+  }
+  const message =
+    error.message ||
+    (challenge
+      ? 'The Authorization header is malformed; send "Authorization: Bearer <key>"'
+      : 'Bad request');
+  return new ApiError(error.status, error.status === 403 ? 'forbidden' : 'bad_request', message, {
+    cause: error,
+    headers,
+  });
 }
 
 function fromPolyheadError(error: PolyheadError): ApiError {
