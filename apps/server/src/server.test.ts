@@ -133,12 +133,11 @@ describe('startServer', () => {
     expectSamePrediction((await res.json()) as Prediction, expected!);
   });
 
-  it('should answer 415 when the content type is neither an image nor a form', async () => {
-    await expectError(
-      await post(JSON.stringify({ image: 'a.png' }), 'application/json'),
-      415,
-      'unsupported_media_type',
-    );
+  it('should answer 415 when the content type is neither an image, a form nor JSON', async () => {
+    for (const type of ['text/plain', 'application/xml', 'application/x-www-form-urlencoded']) {
+      const bytes = await fixtureBytes('f15/a_red_square.png');
+      await expectError(await post(bytes, type), 415, 'unsupported_media_type');
+    }
     await expectStillServing();
   });
 
@@ -229,9 +228,12 @@ describe('startServer', () => {
     await expectStillServing();
   });
 
-  it('should log one line per request through the injected printer', () => {
-    expect(logged.some((line) => /^--> POST \/v1\/predict 200 \d+ms$/.test(line))).toBe(true);
-    expect(logged.some((line) => /^--> POST \/v1\/predict 413 \d+ms$/.test(line))).toBe(true);
+  it('should log one JSON line per request through the injected printer', () => {
+    const requests = logged
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((r) => r.msg === 'request' && r.path === '/v1/predict');
+    expect(requests.some((r) => r.status === 200)).toBe(true);
+    expect(requests.some((r) => r.status === 413 && r.code === 'payload_too_large')).toBe(true);
   });
 
   it('should refuse an unknown backend name before loading anything', async () => {

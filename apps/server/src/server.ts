@@ -1,14 +1,16 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import { serve } from '@hono/node-server';
 import { PolyheadError } from '@polyhead/data';
-import { initBackend, Predictor, type BackendName } from '@polyhead/model';
+import { initBackend, type BackendName } from '@polyhead/model';
 
-import { createApp } from './app.js';
-import { stderrPrinter, type PrintFn } from './request-logger.js';
+import { createServing, type ServerOptions } from './app.js';
+import { ModelHolder } from './model-holder.js';
+import { createLogger } from './request-logger.js';
 
-/** Options of {@link startServer}. */
-export interface StartServerOptions {
+/** Options of {@link startServer}: those of `createApp` but the model, plus where and how to listen. */
+export interface StartServerOptions extends Omit<ServerOptions, 'model' | 'isDraining'> {
   /** Model directory written by `polyhead train` (or `saveModelDir`). */
   modelDir: string;
   /** Port to listen on; 0 picks a free one. Default 8080. */
@@ -17,10 +19,13 @@ export interface StartServerOptions {
   host?: string;
   /** Compute backend: `auto`, `tensorflow-gpu`, `tensorflow`, `wasm` or `cpu`. Default `auto`. */
   backend?: string;
-  /** Largest image accepted, in bytes, as in `createApp`. Default 10 MiB. */
-  maxBodyBytes?: number;
-  /** Receives request lines, start-up lines and error stacks. Default: stderr. */
-  log?: PrintFn;
+  /** Longest wait, in ms, for requests in flight when closing; then connections are cut. Default 10 s. */
+  shutdownTimeoutMs?: number;
+  /**
+   * Close gracefully on SIGTERM and SIGINT and reload the model on SIGHUP.
+   * For a process that only serves; default false.
+   */
+  handleSignals?: boolean;
 }
 
 /** A listening server. */
@@ -29,20 +34,28 @@ export interface RunningServer {
   port: number;
   /** Base URL, as `http://127.0.0.1:8080`. */
   url: string;
-  /** Stops accepting connections, lets requests in flight finish, then frees the model. */
+  /**
+   * Stops accepting connections, answers `/readyz` with 503, lets requests in
+   * flight finish (up to `shutdownTimeoutMs`), then frees the model.
+   */
   close(): Promise<void>;
+  /** Resolves once the server has closed, by {@link close} or a signal. */
+  closed: Promise<void>;
+  /** Swaps in a model directory (default: the served one, read again); the old one serves if it fails. */
+  reload(dir?: string): Promise<void>;
 }
 
 const BACKENDS: readonly BackendName[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 /**
- * Loads a model directory and serves it over HTTP: picks the backend, loads the
- * model, runs one dummy prediction so the first request is not slow, and listens.
+ * Serves a model directory over HTTP. Listens first, so `/healthz` answers while
+ * the model loads; then picks the backend, loads the model, runs one warm-up
+ * prediction and turns `/readyz` to 200. Resolves once ready.
  *
  * @throws PolyheadError `SERVER_UNKNOWN_BACKEND`, `BACKEND_UNAVAILABLE`, or whatever
  *   loading the model throws; and the listen error (`EADDRINUSE`, say).
  * @example
- * const server = await startServer({ modelDir: 'runs/model', port: 0 });
+ * const server = await startServer({ modelDir: 'runs/model', port: 0, maxBatch: 16 });
  * const res = await fetch(`${server.url}/v1/predict`, {
  *   method: 'POST',
  *   headers: { 'content-type': 'image/png' },
@@ -57,46 +70,81 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     throw new PolyheadError(
       'SERVER_UNKNOWN_BACKEND',
       `Unknown backend "${backend}"; expected one of ${BACKENDS.join(', ')}`,
-      {
-        kind: 'usage',
-        details: { backend },
-      },
+      { kind: 'usage', details: { backend } },
     );
   }
   const host = options.host ?? '127.0.0.1';
-  const log = options.log ?? stderrPrinter().print;
-  await initBackend(backend as BackendName, { log });
+  const logger = options.logger ?? createLogger({ print: options.log, format: options.logFormat });
+  let draining = false;
+  const holder = new ModelHolder();
+  const serving = createServing({ ...options, model: holder, logger, isDraining: () => draining });
 
-  const predictor = await Predictor.load(options.modelDir);
-  let server: ReturnType<typeof serve>;
+  // Plain HTTP/1.1: @hono/node-server makes an http.Server unless told otherwise.
+  const server = serve({
+    fetch: serving.app.fetch,
+    port: options.port ?? 8080,
+    hostname: host,
+  }) as Server;
+  // Node's own backstops behind the JSON timeout: slow headers and bodies are cut.
+  server.headersTimeout = 30_000;
+  server.requestTimeout = (options.requestTimeoutMs ?? 30_000) + 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  let markClosed: () => void = () => undefined;
+  const closed = new Promise<void>((resolve) => (markClosed = resolve));
+  const signals: [NodeJS.Signals, () => void][] = [];
+
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      draining = true;
+      for (const [signal, handler] of signals) process.off(signal, handler);
+      logger.info({ queued: serving.batcher.depth }, 'shutting down: finishing requests in flight');
+      const force = setTimeout(
+        () => server.closeAllConnections(),
+        options.shutdownTimeoutMs ?? 10_000,
+      );
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      clearTimeout(force);
+      await holder.close();
+      logger.info('server closed');
+      markClosed();
+    })();
+    return closing;
+  };
+
   try {
-    const { inputSize, heads } = predictor.meta.network;
-    await predictor.predictPixels(new Float32Array(inputSize * inputSize * 3), 1);
-    log(
-      `model: ${options.modelDir} (heads ${heads.map((h) => h.name).join(', ')}; input ${inputSize}×${inputSize})`,
-    );
-
-    const app = createApp({ predictor, maxBodyBytes: options.maxBodyBytes, log: options.log });
-    server = serve({ fetch: app.fetch, port: options.port ?? 8080, hostname: host });
-    await new Promise<void>((resolve, reject) => {
-      server.once('listening', resolve);
-      server.once('error', reject);
-    });
+    await initBackend(backend as BackendName, { log: (line) => logger.info(line) });
+    await holder.reload(options.modelDir);
+    serving.metrics.countReload(true);
   } catch (error) {
-    predictor.dispose();
+    serving.metrics.countReload(false);
+    await close();
     throw error;
   }
+  const { heads, inputSize } = holder.peek().meta.network;
+  logger.info(
+    { url, model: options.modelDir, heads: heads.map((h) => h.name), inputSize },
+    'ready',
+  );
 
-  const port = (server.address() as AddressInfo).port;
-  let closing: Promise<void> | undefined;
+  if (options.handleSignals) {
+    const stop = () => void close();
+    const reload = () => void serving.reload().catch(() => undefined);
+    signals.push(['SIGTERM', stop], ['SIGINT', stop], ['SIGHUP', reload]);
+    for (const [signal, handler] of signals) process.on(signal, handler);
+  }
+
   return {
     port,
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    close() {
-      closing ??= new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-      }).finally(() => predictor.dispose());
-      return closing;
-    },
+    url,
+    close,
+    closed,
+    reload: async (dir) => void (await serving.reload(dir)),
   };
 }
