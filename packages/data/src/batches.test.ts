@@ -122,6 +122,18 @@ describe('batches', () => {
     await iterator.return(undefined);
   });
 
+  it('should carry the multi-hot rows of each sample, repeats included, when given targets', async () => {
+    // head 1 as two labels: sample i has label 0 when even, label 1 when divisible by 3
+    const rows = Float32Array.from(all.flatMap((i) => [i % 2 ? 0 : 1, i % 3 ? 0 : 1]));
+    const out = await collect([3, 4, 3], { targets: [undefined, rows] });
+    expect(out[0]!.targets![0]).toBeUndefined();
+    expect([...out[0]!.targets![1]!]).toEqual([0, 1, 1, 0, 0, 1]);
+    await expect(collect(all, { targets: [new Float32Array(7)] })).rejects.toThrow(
+      /Targets of head 0 have 7 entries/,
+    );
+    expect((await collect([1]))[0]!.targets).toBeUndefined();
+  });
+
   it('should reject a batch size below 1 and an index out of range', async () => {
     await expect(collect(all, { batchSize: 0 })).rejects.toThrow(
       /batchSize 0: expected an integer/,

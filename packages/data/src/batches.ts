@@ -5,14 +5,25 @@ import type { ImageCache } from './image-cache.js';
 import { preprocessingKey, type Preprocessing } from './preprocessing.js';
 import { createRng, deriveSeed, shuffleInPlace } from './rng.js';
 
-/** One batch of model input: images stacked NHWC, and one class index per head and image. */
+/**
+ * One batch of model input: images stacked NHWC, one class index per head and image, and
+ * multi-hot rows for multi-label heads.
+ */
 export interface Batch {
   /** `n × size × size × 3` floats, scaled as the preprocessing says. */
   x: Float32Array;
   /** `[n, size, size, 3]`. */
   shape: [number, number, number, number];
-  /** One Int32Array of length n per head; -1 where the label is unknown. */
+  /**
+   * One Int32Array of length n per head; -1 where the label is unknown. For a multi-label head
+   * any value >= 0 means "known" (see {@link LabelEncoder.encode}).
+   */
   labels: Int32Array[];
+  /**
+   * Per head, row-major `[n, k]` multi-hot targets for a multi-label head and `undefined` for a
+   * softmax head. Absent when no head is multi-label.
+   */
+  targets?: (Float32Array | undefined)[];
   /** The sample index of each image in the batch. */
   indices: number[];
 }
@@ -33,6 +44,11 @@ export interface BatchOptions {
   concurrency?: number;
   /** Leave out a last batch smaller than `batchSize`. Default false. */
   dropLast?: boolean;
+  /**
+   * Multi-hot targets over all samples, per head, as {@link LabelEncoder.encodeTargets} gives;
+   * each batch carries its rows as `targets`.
+   */
+  targets?: (Float32Array | undefined)[];
 }
 
 /**
@@ -41,7 +57,8 @@ export interface BatchOptions {
  * `seed` and `epoch`: each epoch differs, and rerunning an epoch reproduces it.
  *
  * @param labels One Int32Array per head over all samples, as {@link LabelEncoder.encode} gives.
- * @param indices Which samples to use (a split's `train` list, say).
+ * @param indices Which samples to use (a split's `train` list, say); may repeat a sample, as a
+ *   balanced draw does.
  * @throws ImageError from the decode step, its message prefixed with the CSV file and line.
  * @example
  * for await (const batch of batches(dataset.samples, labels, train, {
@@ -60,7 +77,7 @@ export async function* batches(
   checkPositiveInteger('batchSize', batchSize);
   const concurrency = opts.concurrency ?? 4;
   checkPositiveInteger('concurrency', concurrency);
-  checkInputs(samples, labels, indices);
+  checkInputs(samples, labels, indices, opts.targets);
 
   const order = [...indices];
   if (opts.shuffle) shuffleInPlace(order, createRng(deriveSeed(opts.seed, opts.epoch ?? 0)));
@@ -72,7 +89,7 @@ export async function* batches(
 
   const key = preprocessingKey(pre);
   const load = (chunk: number[]): Promise<Batch> =>
-    handled(loadBatch(samples, labels, chunk, pre, key, opts.cache, concurrency));
+    handled(loadBatch(samples, labels, opts.targets, chunk, pre, key, opts.cache, concurrency));
   let pending = chunks.length > 0 ? load(chunks[0]!) : undefined;
   for (let i = 0; i < chunks.length; i++) {
     const batch = await pending!;
@@ -134,6 +151,7 @@ export async function checkImages(
 async function loadBatch(
   samples: Sample[],
   labels: Int32Array[],
+  targets: (Float32Array | undefined)[] | undefined,
   chunk: number[],
   pre: Preprocessing,
   key: string,
@@ -150,8 +168,17 @@ async function loadBatch(
     x,
     shape: [chunk.length, pre.size, pre.size, 3],
     labels: labels.map((head) => Int32Array.from(chunk, (index) => head[index]!)),
+    ...(targets ? { targets: targets.map((rows) => rows && gatherRows(rows, samples.length, chunk)) } : {}),
     indices: chunk,
   };
+}
+
+/** Rows `chunk` of a row-major matrix with `n` rows. */
+function gatherRows(rows: Float32Array, n: number, chunk: number[]): Float32Array {
+  const k = rows.length / n;
+  const out = new Float32Array(chunk.length * k);
+  chunk.forEach((index, j) => out.set(rows.subarray(index * k, (index + 1) * k), j * k));
+  return out;
 }
 
 /**
@@ -224,7 +251,12 @@ function checkPositiveInteger(field: string, value: number): void {
   }
 }
 
-function checkInputs(samples: Sample[], labels: Int32Array[], indices: number[]): void {
+function checkInputs(
+  samples: Sample[],
+  labels: Int32Array[],
+  indices: number[],
+  targets: (Float32Array | undefined)[] | undefined,
+): void {
   const short = labels.findIndex((head) => head.length !== samples.length);
   if (short >= 0) {
     throw new DataError(
@@ -232,6 +264,17 @@ function checkInputs(samples: Sample[], labels: Int32Array[], indices: number[])
       `Labels of head ${short} have ${labels[short]!.length} entries; expected one per sample ` +
         `(${samples.length})`,
       { kind: 'usage', details: { head: short } },
+    );
+  }
+  const ragged = (targets ?? []).findIndex(
+    (rows) => rows !== undefined && rows.length % Math.max(samples.length, 1) !== 0,
+  );
+  if (ragged >= 0) {
+    throw new DataError(
+      'DATA_BAD_OPTION',
+      `Targets of head ${ragged} have ${targets![ragged]!.length} entries; expected a whole ` +
+        `number of rows per sample (${samples.length} samples)`,
+      { kind: 'usage', details: { head: ragged } },
     );
   }
   const bad = indices.find((i) => !Number.isInteger(i) || i < 0 || i >= samples.length);

@@ -6,8 +6,10 @@ export { IMAGE_EXTENSIONS, isImageFile, readFolderDataset } from './folder-datas
 export { loadDataset } from './load-dataset.js';
 export { formatProblem, MAX_LISTED_PROBLEMS } from './problems.js';
 export type { Problem } from './problems.js';
-export { LabelEncoder } from './labels.js';
-export type { HeadVocabulary, LabelEncoderJson } from './labels.js';
+export { inferHeadKind, LabelEncoder, MULTILABEL_SEPARATOR, splitMultiLabel } from './labels.js';
+export type { FitLabelsOptions, HeadKind, HeadVocabulary, LabelEncoderJson } from './labels.js';
+export { balancedIndices } from './sampler.js';
+export type { BalancedIndicesOptions } from './sampler.js';
 export {
   DEFAULT_MAX_PIXELS,
   MAX_INPUT_SIZE,

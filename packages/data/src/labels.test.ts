@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { comboKey, type Dataset } from './dataset.js';
 import { DataError } from './errors.js';
-import { LabelEncoder } from './labels.js';
+import { LabelEncoder, splitMultiLabel } from './labels.js';
 
 /** A dataset from label rows; row i sits on line i + 2 of `labels.csv`. */
 function dataset(heads: string[], rows: (string | null)[][]): Dataset {
@@ -136,6 +136,67 @@ describe('LabelEncoder', () => {
     const encoder = LabelEncoder.fit(training);
     expect(() => encoder.decode(1, 2)).toThrow(/out of range for head "type"; expected 0\.\.1/);
     expect(() => encoder.decode(2, 0)).toThrow(RangeError);
+  });
+});
+
+describe('LabelEncoder with a multi-label head', () => {
+  const tagged = dataset(
+    ['color', 'tags'],
+    [
+      ['red', 'summer|casual'],
+      ['blue', 'casual'],
+      ['red', null],
+      [null, '|'],
+      ['blue', ' formal | summer |formal'],
+    ],
+  );
+
+  it('should infer a multi-label head from a cell with | and split its vocabulary', () => {
+    const encoder = LabelEncoder.fit(tagged);
+    expect(encoder.heads).toEqual([
+      { name: 'color', labels: ['blue', 'red'] },
+      { name: 'tags', labels: ['casual', 'formal', 'summer'], kind: 'multilabel' },
+    ]);
+    expect([encoder.kind(0), encoder.kind(1)]).toEqual(['softmax', 'multilabel']);
+  });
+
+  it('should mark unknown cells -1 and give multi-hot rows with every listed label positive', () => {
+    const encoder = LabelEncoder.fit(tagged);
+    const [color, tags] = encoder.encode(tagged);
+    expect([...color!]).toEqual([1, 0, 1, -1, 0]);
+    expect([...tags!]).toEqual([2, 1, -1, 0, 2]);
+    const targets = encoder.encodeTargets(tagged);
+    expect(targets[0]).toBeUndefined();
+    expect([...targets[1]!]).toEqual([1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
+  });
+
+  it('should take a head kind given by name over the inferred one', () => {
+    const encoder = LabelEncoder.fit(tagged, { kinds: { tags: 'softmax', color: 'multilabel' } });
+    expect(encoder.heads[1]!.labels).toEqual([' formal | summer |formal', 'casual', 'summer|casual', '|']);
+    expect(encoder.kind(0)).toBe('multilabel');
+    expect(encoder.encodeTargets(tagged)[0]).toEqual(Float32Array.from([0, 1, 1, 0, 0, 1, 0, 0, 1, 0]));
+  });
+
+  it('should reject a head kind for a head the dataset lacks', () => {
+    const error = thrown(() => LabelEncoder.fit(tagged, { kinds: { style: 'multilabel' } }));
+    expect(error.code).toBe('DATA_UNKNOWN_HEAD');
+    expect(error.message).toMatch(/"style", but the heads of \/data\/labels\.csv are color, tags/);
+  });
+
+  it('should keep the kind through JSON and name an unknown label of a multi-label cell', () => {
+    const encoder = LabelEncoder.fromJSON(JSON.parse(JSON.stringify(LabelEncoder.fit(tagged))));
+    expect(encoder.kind(1)).toBe('multilabel');
+    const error = thrown(() => encoder.encode(dataset(['color', 'tags'], [['red', 'casual|beach']])));
+    expect(error.message).toContain('labels.csv:2: head "tags" has label "beach"');
+    expect(thrown(() => LabelEncoder.fromJSON({ heads: [{ name: 'c', labels: ['a'], kind: 'x' }] })).message)
+      .toMatch(/heads\[0\]\.kind \(c\)/);
+  });
+});
+
+describe('splitMultiLabel', () => {
+  it('should trim labels and drop blanks and repeats', () => {
+    expect(splitMultiLabel('summer| casual|summer||')).toEqual(['summer', 'casual']);
+    expect(splitMultiLabel('|')).toEqual([]);
   });
 });
 
