@@ -52,10 +52,10 @@ describe('class weights on a skewed head', () => {
         dataset,
         val,
         inputSize: 32,
-        backbone: { width: 8, depth: 2 },
-        epochs: 1,
+        backbone: { width: 16, depth: 2 },
+        epochs: 2,
         batchSize: 32,
-        learningRate: 1e-3,
+        learningRate: 2e-3,
         seed: 0,
         classWeights: balanced ? { color: 'balanced' } : {},
       });
@@ -65,7 +65,9 @@ describe('class weights on a skewed head', () => {
     const plain = await run(false);
     const weighted = await run(true);
     const rareRecall = (m: typeof plain) => m.classes.find((c) => c.label === RARE)!.recall;
-    expect(weighted.macroF1).toBeGreaterThan(plain.macroF1 + 0.02);
-    expect(rareRecall(weighted)).toBeGreaterThan(rareRecall(plain));
+    // measured: macro-F1 0.82 → 0.95, recall of the rare colour 0 → 1
+    expect(weighted.macroF1).toBeGreaterThan(plain.macroF1 + 0.05);
+    expect(rareRecall(weighted)).toBeGreaterThan(0.5);
+    expect(rareRecall(plain)).toBeLessThan(0.5);
   });
 });
