@@ -61,7 +61,7 @@ export function trainCommand(out: Output): Command {
     .option('--depth <n>', 'backbone blocks', positiveInt, 4)
     .option('--shared-depth <k>', 'backbone blocks shared by all heads; later blocks become one branch per head', nonNegativeInt)
     .option('--chain <heads>', 'classifier chain: each listed head also sees the predictions of those before it (e.g. color,type)', headList)
-    .option('--epochs <n>', 'passes over the training data', positiveInt, 15)
+    .option('--epochs <n>', 'passes over the training data', positiveInt, 10)
     .option('--batch <n>', 'batch size', positiveInt, 32)
     .option('--lr <x>', 'peak learning rate (Adam, cosine schedule)', positiveNumber, 2e-3)
     .option('--seed <n>', 'seed of the split, shuffling, initial weights and augmentation', nonNegativeInt, 0)
