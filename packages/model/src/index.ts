@@ -1,10 +1,11 @@
 export { tf } from './tf.js';
 export * from './spec.js';
 export * from './backbone/small-cnn.js';
-export * from './heads/softmax-head.js';
+export * from './heads/index.js';
 export * from './network.js';
 export * from './loss.js';
 export * from './metrics.js';
+export * from './multilabel-metrics.js';
 export * from './train/adam.js';
 export * from './train/trainer.js';
 export * from './io/model-dir.js';

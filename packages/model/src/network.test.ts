@@ -44,6 +44,27 @@ describe('buildNetwork', () => {
     net.model.dispose();
   });
 
+  it('should give a multi-label head independent sigmoid scores on a branch and in a chain', () => {
+    const tagged = [heads[0]!, { name: 'tags', labels: ['a', 'b', 'c', 'd'], kind: 'multilabel' as const }];
+    const spec = networkSpec({ inputSize: 12, backbone: { width: 4, depth: 2 }, heads: tagged, sharedDepth: 1, chain: ['tags', 'color'] });
+    const net = buildNetwork(spec, { seed: 1 });
+    expect(spec.heads.map((h) => h.kind)).toEqual(['softmax', 'multilabel']);
+    expect(net.model.getLayer('color_chain').outputShape).toEqual([null, 8 + 4]);
+    expect(net.headVariables[1]).toHaveLength(5);
+    const [color, tags] = tf.tidy(() =>
+      (net.model.predict(tf.tensor4d(syntheticSet(3, 12, 1).x, [3, 12, 12, 3])) as tf.Tensor[]).map((t) => t.arraySync() as number[][]),
+    );
+    for (const row of color!) expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    expect(tags!.flat().every((p) => p > 0 && p < 1)).toBe(true);
+    expect(tags!.some((row) => Math.abs(row.reduce((a, b) => a + b, 0) - 1) > 0.1)).toBe(true);
+    net.model.dispose();
+  });
+
+  it('should refuse thresholds on a softmax head or of the wrong length', () => {
+    expect(() => networkSpec({ inputSize: 12, heads: [{ ...heads[0]!, thresholds: [0.5, 0.5, 0.5] }] })).toThrow(/thresholds need a multilabel head/);
+    expect(() => networkSpec({ inputSize: 12, heads: [{ ...heads[0]!, kind: 'multilabel', thresholds: [0.5] }] })).toThrow(/one per label \(3\), got 1/);
+  });
+
   it('should refuse a shared depth beyond the backbone and a chain naming an unknown head', () => {
     expect(() => networkSpec({ inputSize: 12, backbone: { depth: 2 }, heads, sharedDepth: 3 })).toThrow(/0\.\.2/);
     expect(() => networkSpec({ inputSize: 12, heads, chain: ['type', 'size'] })).toThrow(/chain names head "size"/);

@@ -1,7 +1,7 @@
-import { buildSmallCnn } from './backbone/small-cnn.js';
-import { buildSoftmaxHead } from './heads/softmax-head.js';
-import { outputNames } from './heads/softmax-head.js';
-import { smallCnnSpec, type SmallCnnArgs } from './backbone/small-cnn.js';
+import type { HeadKind } from '@polyhead/data';
+
+import { buildSmallCnn, smallCnnSpec, type SmallCnnArgs } from './backbone/small-cnn.js';
+import { buildHead, outputNames } from './heads/index.js';
 import type { NetworkSpec } from './spec.js';
 import { tf } from './tf.js';
 
@@ -50,7 +50,7 @@ export function buildNetwork(spec: NetworkSpec, options: { seed?: number } = {})
     if (inChain && earlier.length > 0) {
       features = tf.layers.concatenate({ name: `${head.output}_chain` }).apply([features, ...earlier]) as tf.SymbolicTensor;
     }
-    const built = buildSoftmaxHead(features, head, headSeed);
+    const built = buildHead(features, head, headSeed);
     probs[h] = built.probs;
     if (inChain) earlier.push(built.probs);
   }
@@ -87,8 +87,8 @@ export function disposeNetwork(net: Network): void {
 export interface NetworkSpecArgs {
   /** Square input side in pixels. */
   inputSize: number;
-  /** Heads in output order, with their vocabularies and optional loss weights. */
-  heads: { name: string; labels: readonly string[]; weight?: number }[];
+  /** Heads in output order, with their vocabularies, kinds (default `softmax`) and loss weights. */
+  heads: { name: string; labels: readonly string[]; weight?: number; kind?: HeadKind; thresholds?: readonly number[] }[];
   backbone?: SmallCnnArgs;
   /** Backbone blocks shared by all heads; the rest become per-head branches. */
   sharedDepth?: number;
@@ -121,7 +121,18 @@ export function networkSpec(args: NetworkSpecArgs): NetworkSpec {
     ...(args.chain && args.chain.length > 1 ? { chain: [...args.chain] } : {}),
     heads: args.heads.map((h, i) => {
       if (h.labels.length < 1) throw new RangeError(`head ${h.name} has no labels`);
-      return { name: h.name, kind: 'softmax', labels: [...h.labels], weight: h.weight ?? 1, output: outputs[i]! };
+      const kind = h.kind ?? 'softmax';
+      if (h.thresholds && (kind !== 'multilabel' || h.thresholds.length !== h.labels.length)) {
+        throw new RangeError(`head ${h.name}: thresholds need a multilabel head and one per label (${h.labels.length}), got ${h.thresholds.length}`);
+      }
+      return {
+        name: h.name,
+        kind,
+        labels: [...h.labels],
+        weight: h.weight ?? 1,
+        output: outputs[i]!,
+        ...(h.thresholds ? { thresholds: [...h.thresholds] } : {}),
+      };
     }),
   };
 }

@@ -1,5 +1,6 @@
 import { decodeImage, type Preprocessing } from '@polyhead/data';
 
+import { headThresholds } from './heads/sigmoid-head.js';
 import { loadModelDir } from './io/model-dir.js';
 import type { Network } from './network.js';
 import type { ModelMeta } from './spec.js';
@@ -11,10 +12,27 @@ export interface LabelScore {
   score: number;
 }
 
-/** A head's answer for one image. */
+/**
+ * A head's answer for one image: the most likely label and its probability.
+ *
+ * A multi-label head also gives `labels`, every label whose score reaches its
+ * threshold (best first; possibly none), and `scores`, the sigmoid score of
+ * each label in vocabulary order. Its `label` and `score` are then the
+ * highest-scoring label, whether or not it reached its threshold.
+ *
+ * @example
+ * // softmax head
+ * { label: 'red', score: 0.93 }
+ * // multi-label head
+ * { label: 'summer', score: 0.91, labels: ['summer', 'casual'], scores: { casual: 0.77, formal: 0.04, summer: 0.91 } }
+ */
 export interface HeadPrediction extends LabelScore {
   /** The `k` most likely labels, best first, when asked for. */
   top?: LabelScore[];
+  /** Multi-label heads: the predicted label set, best first. */
+  labels?: string[];
+  /** Multi-label heads: each label's score. */
+  scores?: Record<string, number>;
 }
 
 /** Every head's answer for one image. */
@@ -116,6 +134,12 @@ export class Predictor {
       const row = Array.from(probs[h]!.subarray(i * k, (i + 1) * k));
       const ranked = row.map((score, c) => ({ label: head.labels[c]!, score })).sort((a, b) => b.score - a.score);
       heads[head.name] = { label: ranked[0]!.label, score: ranked[0]!.score };
+      if (head.kind === 'multilabel') {
+        const thresholds = headThresholds(head);
+        const chosen = new Set(head.labels.filter((_, c) => row[c]! >= thresholds[c]!));
+        heads[head.name]!.labels = ranked.filter((r) => chosen.has(r.label)).map((r) => r.label);
+        heads[head.name]!.scores = Object.fromEntries(head.labels.map((label, c) => [label, row[c]!]));
+      }
       if (options.top !== undefined && options.top > 0) heads[head.name]!.top = ranked.slice(0, options.top);
     });
     return { heads };

@@ -1,13 +1,21 @@
-import type { Preprocessing } from '@polyhead/data';
+import type { HeadKind, Preprocessing } from '@polyhead/data';
 
 /** One output of a multi-output model. */
 export interface HeadSpec {
   /** Attribute name, as in the dataset header (`color`). */
   name: string;
-  /** Head kind; `softmax` picks exactly one label. */
-  kind: 'softmax';
+  /**
+   * Head kind: `softmax` picks exactly one label; `multilabel` scores each label on its own
+   * (sigmoid) and picks every label whose score reaches its threshold.
+   */
+  kind: HeadKind;
   /** Vocabulary in output order. */
   labels: string[];
+  /**
+   * Multi-label heads: decision threshold per label, in vocabulary order, tuned on validation
+   * data for the best F1 of each label. Default 0.5 for every label.
+   */
+  thresholds?: number[];
   /** Weight of this head's term in the total loss. Default 1. */
   weight: number;
   /** Name of the model output that carries this head's probabilities. */

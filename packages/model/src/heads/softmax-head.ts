@@ -1,9 +1,9 @@
 import { tf } from '../tf.js';
 import type { HeadSpec } from '../spec.js';
 
-/** The symbolic outputs of one softmax head. */
+/** The symbolic outputs of one head. */
 export interface HeadOutputs {
-  /** Pre-softmax scores; the loss is computed from these. */
+  /** Pre-activation scores; the loss is computed from these. */
   logits: tf.SymbolicTensor;
   /** Probabilities; what the saved model outputs. */
   probs: tf.SymbolicTensor;

@@ -69,6 +69,36 @@ describe('saveModelDir / loadModelDir', () => {
     for (const m of [a.model, b.model, net.model]) m.dispose();
   });
 
+  it('should keep a multi-label head and its thresholds through a save and a load', async () => {
+    const tagged = networkSpec({
+      inputSize: 12,
+      backbone: { width: 4, depth: 2 },
+      sharedDepth: 1,
+      heads: [
+        { name: 'color', labels: ['blue', 'green', 'red'] },
+        { name: 'tags', labels: ['casual', 'formal', 'summer'], kind: 'multilabel', thresholds: [0.3, 0.5, 0.62] },
+      ],
+    });
+    const net = buildNetwork(tagged, { seed: 4 });
+    const set = syntheticSet(6, 12, 8);
+    const target = path.join(dir, 'tagged');
+    const taggedMeta = { ...meta, network: tagged };
+    await saveModelDir(target, net, taggedMeta);
+    const original = await Predictor.fromNetwork(net, taggedMeta).predictPixels(set.x, 6, { top: 2 });
+    const loaded = await Predictor.load(target);
+    expect(loaded.meta.network.heads[1]).toMatchObject({ kind: 'multilabel', thresholds: [0.3, 0.5, 0.62] });
+    const again = await loaded.predictPixels(set.x, 6, { top: 2 });
+    expect(again).toEqual(original);
+    for (const p of again) {
+      const tags = p.heads.tags!;
+      const chosen = Object.entries(tags.scores!).filter(([l, v]) => v >= { casual: 0.3, formal: 0.5, summer: 0.62 }[l]!);
+      expect([...tags.labels!].sort()).toEqual(chosen.map(([l]) => l).sort());
+      expect(p.heads.color!.labels).toBeUndefined();
+    }
+    net.model.dispose();
+    loaded.dispose();
+  });
+
   it('should name the missing file when a directory is not a model', async () => {
     await expect(loadModelDir(dir)).rejects.toThrow(/polyhead\.json is missing/);
   });

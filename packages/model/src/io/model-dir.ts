@@ -18,8 +18,8 @@ export const MODEL_FILES = {
 /**
  * Saves a network as a model directory: the TensorFlow.js layers format
  * (`model.json` + `weights.bin`, loadable with `tf.loadLayersModel` in a
- * browser) and `polyhead.json` with heads, vocabularies, preprocessing and
- * metrics.
+ * browser) and `polyhead.json` with heads (kinds, vocabularies, multi-label
+ * thresholds), preprocessing and metrics.
  *
  * The directory is written under a temporary name beside `dir` and renamed
  * into place, so a crash never leaves a half-written model; an existing model
@@ -116,6 +116,15 @@ export async function readMeta(dir: string): Promise<ModelMeta> {
   const meta = (await readJson(file)) as Partial<ModelMeta>;
   if (meta.format !== 'polyhead-model/1' || !meta.network || !meta.preprocessing) {
     throw new PolyheadError('MODEL_INVALID', `${file}: expected format "polyhead-model/1" with network and preprocessing`);
+  }
+  for (const head of meta.network.heads ?? []) {
+    // models saved before head kinds existed have softmax heads only
+    head.kind ??= 'softmax';
+    const { thresholds, labels } = head;
+    const bad = thresholds !== undefined && !(Array.isArray(thresholds) && thresholds.length === labels?.length && thresholds.every((t) => typeof t === 'number'));
+    if (bad) {
+      throw new PolyheadError('MODEL_INVALID', `${file}: head "${head.name}" has thresholds that are not one number per label (${labels?.length ?? 0} labels)`);
+    }
   }
   return meta as ModelMeta;
 }

@@ -38,6 +38,10 @@ beforeAll(async () => {
   await copyFile(path.join(fixtures, 'F12/truncated_60pct.jpg'), path.join(dir, 'images/cut.jpg'));
   rows.push('images/cut.jpg,blue,square');
   await writeFile(path.join(dir, 'labels.csv'), `${rows.join('\n')}\n`);
+  const tagged = ['image,color,tags'];
+  const tags = ['summer|casual', 'casual', '', 'formal|summer', 'summer', '|'];
+  for (let i = 0; i < 12; i++) tagged.push(`images/m${String(i).padStart(2, '0')}.png,${labels[i]![0]},${tags[i % 6]}`);
+  await writeFile(path.join(dir, 'tagged.csv'), `${tagged.join('\n')}\n`);
 });
 
 afterAll(async () => {
@@ -85,5 +89,27 @@ describe('trainOnDataset', () => {
     expect(trained.split.unseen).toEqual([2, 6, 10]);
     expect(trained.unseen!.fullyLabelled).toBe(3);
     expect(trained.meta.training!.trainCombos).not.toContainEqual(['red', 'square']);
+  });
+
+  it('should infer a multi-label head from | and save its tuned thresholds', async () => {
+    const dataset = await loadDataset(path.join(dir, 'tagged.csv'));
+    const trained = await trainOnDataset({ dataset, ...settings, valFraction: 0.4, balanceHead: 'color' });
+    trained.net.model.dispose();
+    const tags = trained.meta.network.heads[1]!;
+    expect(tags).toMatchObject({ name: 'tags', kind: 'multilabel', labels: ['casual', 'formal', 'summer'] });
+    expect(tags.thresholds).toHaveLength(3);
+    expect(trained.meta.training).toMatchObject({ headKinds: { color: 'softmax', tags: 'multilabel' }, balanceHead: 'color' });
+    expect(trained.result.val!.heads.tags).toHaveProperty('mAP');
+    expect(trained.meta.training!.trainCombos).toEqual([['blue'], ['red']]);
+  });
+
+  it('should take head kinds by name and refuse to balance a multi-label head', async () => {
+    const dataset = await loadDataset(path.join(dir, 'tagged.csv'));
+    await expect(trainOnDataset({ dataset, ...settings, balanceHead: 'tags' })).rejects.toThrow(/needs a softmax head; "tags" is multi-label/);
+    await expect(trainOnDataset({ dataset, ...settings, headKinds: { style: 'multilabel' } })).rejects.toThrow(/head kind given for "style"/);
+    const trained = await trainOnDataset({ dataset, ...settings, headKinds: { color: 'multilabel', tags: 'softmax' } });
+    trained.net.model.dispose();
+    expect(trained.meta.network.heads.map((h) => h.kind)).toEqual(['multilabel', 'softmax']);
+    expect(trained.meta.network.heads[1]!.labels).toContain('summer|casual');
   });
 });

@@ -1,4 +1,5 @@
 import {
+  balancedIndices,
   batches,
   checkImages,
   comboKey,
@@ -10,12 +11,13 @@ import {
   PolyheadError,
   stratifiedSplit,
   type Dataset,
+  type HeadKind,
   type Preprocessing,
   type Sample,
 } from '@polyhead/data';
 
 import type { SmallCnnArgs } from '../backbone/small-cnn.js';
-import { balancedClassWeights } from '../loss.js';
+import { balancedClassWeights, balancedLabelWeights } from '../loss.js';
 import type { MultiHeadMetrics } from '../metrics.js';
 import { buildNetwork, networkSpec, type Network } from '../network.js';
 import type { ModelMeta, NetworkSpec } from '../spec.js';
@@ -68,6 +70,16 @@ export interface TrainOnDatasetOptions {
   lossBalance?: LossBalance;
   /** Class weights per head name; unnamed heads get none. */
   classWeights?: Record<string, ClassWeightSetting>;
+  /**
+   * Kind per head name (`{ tags: 'multilabel' }`); other heads are inferred
+   * from their cells: `multilabel` when any cell holds a `|`.
+   */
+  headKinds?: Record<string, HeadKind>;
+  /**
+   * Draw each epoch's training samples so that this (softmax) head's classes
+   * are equally frequent, with replacement; an alternative to class weights.
+   */
+  balanceHead?: string;
   /**
    * Declared invariances: `{ head: 'type', attribute: 'color' }` trains the
    * type head on views whose colour is changed, the color head on the rest.
@@ -139,8 +151,10 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
   const epochs = options.epochs ?? 15;
   const preprocessing = defaultPreprocessing({ ...options.preprocessing, size: inputSize });
 
-  const encoder = LabelEncoder.fit(dataset);
+  const encoder = LabelEncoder.fit(dataset, { kinds: options.headKinds });
   const labels = encoder.encode(dataset);
+  const targets = encoder.encodeTargets(dataset);
+  const balanceHead = resolveBalanceHead(encoder, options.balanceHead);
   const holdout = selectHoldout(dataset, options.holdout ?? {}, seed);
   const cache = new ImageCache((options.cacheMb ?? 1024) * 2 ** 20);
 
@@ -172,15 +186,18 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
   let valIdx: number[];
   let valSamples: Sample[];
   let valLabels: Int32Array[];
+  let valTargets: (Float32Array | undefined)[];
   if (options.val) {
     trainIdx = candidates;
     valIdx = options.val.samples.map((_, i) => i);
     valSamples = options.val.samples;
     valLabels = encoder.encode(options.val);
+    valTargets = encoder.encodeTargets(options.val);
   } else {
     ({ trainIdx, valIdx } = splitKeepingGroups(dataset, candidates, groups, options.valFraction ?? 0.2, seed));
     valSamples = dataset.samples;
     valLabels = labels;
+    valTargets = targets;
   }
   if (trainIdx.length === 0) {
     throw new PolyheadError('DATA_EMPTY', `${dataset.origin}: no samples left to train on`);
@@ -190,7 +207,7 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
   // split: a stratified split cannot keep rare classes' shares exact, and the weights should be
   // the n / (k · n_c) of the data the user supplied.
   const allIdx = dataset.samples.map((_, i) => i);
-  const classWeights = resolveClassWeights(encoder, labels, allIdx, options.classWeights ?? {});
+  const classWeights = resolveClassWeights(encoder, labels, allIdx, options.classWeights ?? {}, targets);
   const lossWeights = options.lossWeights ?? {};
   for (const name of Object.keys(lossWeights)) {
     if (!dataset.heads.includes(name)) {
@@ -204,7 +221,7 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
       backbone: options.backbone,
       sharedDepth: options.sharedDepth,
       chain: options.chain,
-      heads: encoder.heads.map((h) => ({ name: h.name, labels: h.labels, weight: lossWeights[h.name] ?? 1 })),
+      heads: encoder.heads.map((h, i) => ({ name: h.name, labels: h.labels, kind: encoder.kind(i), weight: lossWeights[h.name] ?? 1 })),
     });
   } catch (cause) {
     if (!(cause instanceof RangeError)) throw cause;
@@ -221,12 +238,17 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
         trainSize: trainIdx.length,
         train: (epoch) =>
           augmented(
-            batches(dataset.samples, labels, trainIdx, { batchSize, shuffle: !options.noShuffle, seed, epoch, pre: preprocessing, cache }),
+            batches(
+              dataset.samples,
+              labels,
+              balanceHead === undefined ? trainIdx : balancedIndices(labels[balanceHead]!, trainIdx, { seed: seed + 2, epoch }),
+              { batchSize, shuffle: !options.noShuffle, seed, epoch, pre: preprocessing, cache, targets },
+            ),
             flip ? seed * 7919 + epoch : null,
           ),
         val:
           valIdx.length > 0
-            ? () => batches(valSamples, valLabels, valIdx, { batchSize: 64, shuffle: false, seed, pre: preprocessing, cache })
+            ? () => batches(valSamples, valLabels, valIdx, { batchSize: 64, shuffle: false, seed, pre: preprocessing, cache, targets: valTargets })
             : undefined,
       },
       {
@@ -248,11 +270,13 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
     if (unseenIdx.length > 0) {
       const evaluation = await evaluate(
         net,
-        batches(dataset.samples, labels, unseenIdx, { batchSize: 64, shuffle: false, seed, pre: preprocessing, cache }),
+        batches(dataset.samples, labels, unseenIdx, { batchSize: 64, shuffle: false, seed, pre: preprocessing, cache, targets }),
       );
       unseen = evaluation.metrics;
     }
-    const trainCombos = [...new Set(trainIdx.map((i) => dataset.samples[i]!.labels).filter((l) => l.every((x) => x !== null)).map((l) => JSON.stringify(l)))]
+    // combinations are of the softmax heads; a multi-label head's cell only has to be filled in
+    const single = encoder.heads.map((_, h) => h).filter((h) => encoder.kind(h) === 'softmax');
+    const trainCombos = [...new Set(trainIdx.map((i) => dataset.samples[i]!.labels).filter((l) => l.every((x) => x !== null)).map((l) => JSON.stringify(single.map((h) => l[h]))))]
       .sort()
       .map((k) => JSON.parse(k) as string[]);
     const meta: ModelMeta = {
@@ -278,6 +302,8 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
         invariantView: invariance ? (options.invariantView ?? 'recolor') : undefined,
         invariantFraction: invariance ? (invariance.fraction ?? 0.5) : undefined,
         classWeights,
+        headKinds: Object.fromEntries(encoder.heads.map((h, i) => [h.name, encoder.kind(i)])),
+        ...(balanceHead !== undefined ? { balanceHead: encoder.heads[balanceHead]!.name } : {}),
         backend: tf.getBackend(),
       },
       metrics: { ...(result.val ? { val: result.val } : {}), ...(unseen ? { unseen } : {}) },
@@ -361,15 +387,33 @@ function resolveInvariance(
   };
 }
 
+/** Index of the head to balance batches on, checked: it must exist and be a softmax head. */
+function resolveBalanceHead(encoder: LabelEncoder, name: string | undefined): number | undefined {
+  if (name === undefined) return undefined;
+  const names = encoder.heads.map((h) => h.name);
+  const h = names.indexOf(name);
+  if (h < 0) {
+    throw new PolyheadError('TRAIN_UNKNOWN_HEAD', `balanced sampling names head "${name}", but the heads are ${names.join(', ')}`, { kind: 'usage', details: { head: name } });
+  }
+  if (encoder.kind(h) !== 'softmax') {
+    throw new PolyheadError('TRAIN_BAD_BALANCE', `balanced sampling needs a softmax head; "${name}" is multi-label (use class weights for it)`, { kind: 'usage', details: { head: name } });
+  }
+  return h;
+}
+
 /**
  * Checks class-weight settings against the vocabularies and resolves them to a
  * weight per label. An unknown head or label fails before anything trains.
+ * For a multi-label head a weight scales its label's binary cross-entropy
+ * term, and `balanced` weighs labels by n / (k · n_c) over their positive rows
+ * (`targets`, as {@link LabelEncoder.encodeTargets} gives, is needed then).
  */
 export function resolveClassWeights(
   encoder: LabelEncoder,
   labels: Int32Array[],
   trainIdx: number[],
   settings: Record<string, ClassWeightSetting>,
+  targets: (Float32Array | undefined)[] = [],
 ): Record<string, Record<string, number>> {
   const heads = encoder.heads;
   for (const name of Object.keys(settings)) {
@@ -385,7 +429,15 @@ export function resolveClassWeights(
   heads.forEach((head, h) => {
     const setting = settings[head.name];
     const weights: Record<string, number> = Object.fromEntries(head.labels.map((l) => [l, 1]));
-    if (setting === 'balanced') {
+    const rows = targets[h];
+    if (setting === 'balanced' && encoder.kind(h) === 'multilabel') {
+      if (!rows) throw new TypeError(`head "${head.name}" is multi-label: balanced weights need its targets`);
+      const k = head.labels.length;
+      const subset = new Float32Array(trainIdx.length * k);
+      trainIdx.forEach((i, j) => subset.set(rows.subarray(i * k, (i + 1) * k), j * k));
+      const balanced = balancedLabelWeights(subset, Int32Array.from(trainIdx, (i) => labels[h]![i]!), k);
+      head.labels.forEach((l, c) => (weights[l] = balanced[c]!));
+    } else if (setting === 'balanced') {
       const subset = Int32Array.from(trainIdx, (i) => labels[h]![i]!);
       const balanced = balancedClassWeights(subset, head.labels.length);
       head.labels.forEach((l, c) => (weights[l] = balanced[c]!));

@@ -93,3 +93,74 @@ function rotate(a: number[], k: number): number[] {
 async function* iterate(items: Batch[]): AsyncGenerator<Batch> {
   for (const item of items) yield item;
 }
+
+/** Shapes of the synthetic multi-label images; the tags of an image are the shapes it shows. */
+export const SYNTH_TAGS = ['square', 'frame', 'cross'] as const;
+
+/** In-memory images with any subset of the three shapes, and their multi-hot tags. */
+export interface MultiLabelSet {
+  size: number;
+  x: Float32Array;
+  /** Row-major [n, 3] 0/1: which shapes each image shows. */
+  tags: Float32Array;
+}
+
+/**
+ * `n` images of side `size` (at least 12), each shape present with chance
+ * one half, in its own quadrant and of a random colour; some images show none.
+ */
+export function multiLabelSet(n: number, size: number, seed: number): MultiLabelSet {
+  const rand = lcg(seed);
+  const x = new Float32Array(n * size * size * 3);
+  const tags = new Float32Array(n * 3);
+  const half = Math.floor(size / 2);
+  for (let i = 0; i < n; i++) {
+    const quadrants = [0, 1, 2, 3];
+    for (let j = 3; j > 0; j--) {
+      const k = Math.floor(rand() * (j + 1));
+      [quadrants[j], quadrants[k]] = [quadrants[k]!, quadrants[j]!];
+    }
+    for (let s = 0; s < 3; s++) {
+      if (rand() < 0.5) continue;
+      tags[i * 3 + s] = 1;
+      const q = quadrants[s]!;
+      const top = (q >> 1) * half + 1;
+      const left = (q & 1) * half + 1;
+      const span = half - 2;
+      const mid = Math.floor(span / 2);
+      const channel = Math.floor(rand() * 3);
+      for (let y = 0; y < span; y++) {
+        for (let xx = 0; xx < span; xx++) {
+          const edge = y === 0 || xx === 0 || y === span - 1 || xx === span - 1;
+          const on = s === 0 || (s === 1 ? edge : y === mid || xx === mid);
+          if (on) x[((i * size + top + y) * size + left + xx) * 3 + channel] = 0.9;
+        }
+      }
+    }
+    for (let j = i * size * size * 3; j < (i + 1) * size * size * 3; j++) x[j]! += 0.05 * rand();
+  }
+  return { size, x, tags };
+}
+
+/** A {@link TrainFeed} over a multi-label set with a single `tags` head; the last `valCount` images validate. */
+export function multiLabelFeed(set: MultiLabelSet, batchSize: number, valCount: number): TrainFeed {
+  const n = set.tags.length / 3;
+  const per = set.size * set.size * 3;
+  const make = (idx: number[]): Batch => ({
+    x: Float32Array.from(idx.flatMap((s) => Array.from(set.x.subarray(s * per, (s + 1) * per)))),
+    shape: [idx.length, set.size, set.size, 3],
+    labels: [Int32Array.from(idx, (s) => set.tags[s * 3]! + set.tags[s * 3 + 1]! + set.tags[s * 3 + 2]!)],
+    targets: [Float32Array.from(idx.flatMap((s) => Array.from(set.tags.subarray(s * 3, s * 3 + 3))))],
+    indices: idx,
+  });
+  const chunks = (idx: number[], size: number) =>
+    Array.from({ length: Math.ceil(idx.length / size) }, (_, b) => make(idx.slice(b * size, (b + 1) * size)));
+  const train = Array.from({ length: n - valCount }, (_, i) => i);
+  const val = Array.from({ length: valCount }, (_, i) => n - valCount + i);
+  const valBatches = chunks(val, 64);
+  return {
+    trainSize: train.length,
+    train: (epoch) => iterate(chunks(rotate(train, epoch * 7), batchSize)),
+    val: () => iterate(valBatches),
+  };
+}

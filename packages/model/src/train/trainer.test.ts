@@ -3,7 +3,16 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend/index.js';
 import { buildNetwork, networkSpec } from '../network.js';
 import { tf } from '../tf.js';
-import { SYNTH_COLORS, SYNTH_SHAPES, syntheticBatches, syntheticFeed, syntheticSet } from '../test-utils/synthetic.js';
+import {
+  multiLabelFeed,
+  multiLabelSet,
+  SYNTH_COLORS,
+  SYNTH_SHAPES,
+  SYNTH_TAGS,
+  syntheticBatches,
+  syntheticFeed,
+  syntheticSet,
+} from '../test-utils/synthetic.js';
 import { train, type EpochLog } from './trainer.js';
 
 beforeAll(async () => {
@@ -88,5 +97,70 @@ describe('train', () => {
       return result.history.map((h) => h.loss);
     };
     expect(await run()).toEqual(await run());
+  });
+});
+
+describe('train with a multi-label head', () => {
+  const mixed = () =>
+    networkSpec({
+      inputSize: 12,
+      backbone: { width: 8, depth: 2 },
+      heads: [
+        { name: 'color', labels: [...SYNTH_COLORS] },
+        { name: 'tags', labels: [...SYNTH_TAGS], kind: 'multilabel' },
+      ],
+    });
+
+  it('should reach micro-F1 above 0.9 and write the tuned thresholds into the spec', async () => {
+    const set = multiLabelSet(320, 16, 1);
+    const spec = networkSpec({
+      inputSize: 16,
+      backbone: { width: 8, depth: 3 },
+      heads: [{ name: 'tags', labels: [...SYNTH_TAGS], kind: 'multilabel' }],
+    });
+    const net = buildNetwork(spec, { seed: 3 });
+    const before = tf.memory().numTensors;
+    const result = await train(net, multiLabelFeed(set, 32, 96), { epochs: 8, batchSize: 32, learningRate: 1e-2 });
+    const tags = result.val!.heads.tags!;
+    expect(tags.kind).toBe('multilabel');
+    expect(tags.microF1).toBeGreaterThan(0.9);
+    expect(tags.mAP).toBeGreaterThan(0.9);
+    expect(result.history.at(-1)!.val!.heads.tags!.microF1).toBeGreaterThan(0);
+    expect(result.thresholds[0]).toHaveLength(3);
+    expect(net.spec.heads[0]!.thresholds).toEqual(result.thresholds[0]);
+    expect(tags.classes.map((c) => c.threshold)).toEqual(result.thresholds[0]);
+    expect(tf.memory().numTensors).toBe(before);
+    net.model.dispose();
+  });
+
+  it('should add exactly 0 and leave the head untouched when every cell of a batch is empty', async () => {
+    const set = syntheticSet(16, 12, 2);
+    const net = buildNetwork(mixed(), { seed: 5 });
+    const tagVars = net.headVariables[1]!;
+    const colorVars = net.headVariables[0]!;
+    const initial = tagVars.map((v) => Array.from(v.dataSync()));
+    const initialColor = colorVars.map((v) => Array.from(v.dataSync()));
+    const [plain] = syntheticBatches(set, Array.from({ length: 16 }, (_, i) => i), 16);
+    const batch = { ...plain!, labels: [plain!.labels[0]!, new Int32Array(16).fill(-1)], targets: [undefined, new Float32Array(48)] };
+    const logs: Record<string, { loss: number; accuracy: number; count: number }>[] = [];
+    await train(
+      net,
+      { trainSize: 16, train: async function* () { yield batch; } },
+      { epochs: 1, batchSize: 16, schedule: 'constant', callbacks: { onBatchEnd: (log) => void logs.push(log.heads) } },
+    );
+    expect(logs[0]!.tags).toEqual({ loss: 0, accuracy: 0, count: 0 });
+    expect(tagVars.map((v) => Array.from(v.dataSync()))).toEqual(initial);
+    expect(colorVars.map((v) => Array.from(v.dataSync()))).not.toEqual(initialColor);
+    net.model.dispose();
+  });
+
+  it('should name the head when a batch lacks the targets of a multi-label head', async () => {
+    const set = syntheticSet(4, 12, 3);
+    const net = buildNetwork(mixed(), { seed: 1 });
+    const [batch] = syntheticBatches(set, [0, 1, 2, 3], 4);
+    await expect(
+      train(net, { trainSize: 4, train: async function* () { yield batch!; } }, { epochs: 1, batchSize: 4 }),
+    ).rejects.toThrow(/head "tags" is multi-label but the batch has no targets for it; expected 12/);
+    net.model.dispose();
   });
 });

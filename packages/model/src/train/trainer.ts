@@ -1,8 +1,9 @@
 import type { Batch } from '@polyhead/data';
 import { createRng, deriveSeed, PolyheadError } from '@polyhead/data';
 
-import { countKnown, maskedCrossEntropy } from '../loss.js';
+import { countKnown, maskedBinaryCrossEntropy, maskedCrossEntropy } from '../loss.js';
 import { argmaxRows, computeMetrics, type MultiHeadMetrics } from '../metrics.js';
+import { tuneThresholds } from '../multilabel-metrics.js';
 import type { Network } from '../network.js';
 import { tf } from '../tf.js';
 import type { ViewTransform } from '../views/colour-views.js';
@@ -61,8 +62,14 @@ export interface TrainOptions {
   lossWeights?: number[];
   /** How head losses are weighed against each other over the run. Default `fixed`. */
   lossBalance?: LossBalance;
-  /** Per head, a weight per class (or undefined for none). */
+  /** Per head, a weight per class (multi-label heads: per label), or undefined for none. */
   classWeights?: (Float32Array | undefined)[];
+  /**
+   * Tune the decision thresholds of multi-label heads on the validation data
+   * every epoch (best F1 per label) and keep those of the epoch whose weights
+   * the network ends with. Default true.
+   */
+  tuneThresholds?: boolean;
   /** Picks the best epoch on validation data. Default `meanMacroF1`. */
   selectMetric?: SelectMetric;
   /** Restore the best epoch's weights at the end. Default true (when validating). */
@@ -79,7 +86,10 @@ export interface TrainOptions {
 /** Loss and sample count of one head in one batch. */
 export interface HeadBatchLog {
   loss: number;
-  /** Share of the labelled samples the head got right (in training mode). */
+  /**
+   * Share of the labelled samples the head got right (in training mode); a
+   * multi-label head is right when every label's score is on the right side of 0.5.
+   */
   accuracy: number;
   /** Samples in the batch that carry this head's label. */
   count: number;
@@ -107,11 +117,22 @@ export interface HeadEpochLog {
   count: number;
 }
 
+/** Validation figures of one head in an epoch. */
+export interface HeadValLog extends HeadEpochLog {
+  macroF1: number;
+  /** Multi-label heads: pooled F1 over (sample, label) decisions. */
+  microF1?: number;
+  /** Multi-label heads: mean average precision over labels. */
+  mAP?: number;
+}
+
 /** Validation figures of an epoch. */
 export interface ValLog {
   loss: number;
-  heads: Record<string, HeadEpochLog & { macroF1: number }>;
+  heads: Record<string, HeadValLog>;
   exactMatch: number;
+  /** Mean share right over (sample, head) pairs; see {@link MultiHeadMetrics}. */
+  hammingAccuracy: number;
 }
 
 /** Reported after every epoch. */
@@ -142,16 +163,24 @@ export interface TrainResult {
   bestEpoch: number;
   /** Validation metrics of that epoch. */
   val?: MultiHeadMetrics;
+  /**
+   * Per head, the decision thresholds tuned for that epoch (multi-label heads
+   * with validation data); also written to `net.spec.heads[h].thresholds`.
+   */
+  thresholds: (number[] | undefined)[];
   stoppedEarly: boolean;
 }
 
 /**
- * Trains a network with masked, weighted multi-head cross-entropy and Adam.
+ * Trains a network with masked, weighted multi-head cross-entropy and Adam:
+ * softmax cross-entropy for softmax heads, binary cross-entropy per label for
+ * multi-label heads (whose batches carry `targets`).
  *
  * Each head's loss averages over the samples that carry its label; a head
- * with no labels in a batch adds exactly zero and its own variables are left
- * as they are (value and optimizer state). The total loss is the weighted sum
- * of the heads' terms.
+ * with no labels in a batch (multi-label: every cell empty) adds exactly zero
+ * and its own variables are left as they are (value and optimizer state). The
+ * total loss is the weighted sum of the heads' terms. Multi-label thresholds
+ * are tuned on the validation data and written into `net.spec`.
  *
  * @example
  * const result = await train(net, feed, { epochs: 10, batchSize: 32 });
@@ -177,10 +206,11 @@ export async function train(net: Network, feed: TrainFeed, options: TrainOptions
 
   const trainable = net.logitsModel.trainableWeights.map((w) => w.read() as tf.Variable);
   const history: EpochLog[] = [];
-  let best: { score: number; epoch: number; weights: tf.Tensor[]; val?: MultiHeadMetrics } | null = null;
+  let best: { score: number; epoch: number; weights: tf.Tensor[]; val?: MultiHeadMetrics; thresholds: (number[] | undefined)[] } | null = null;
   let step = 0;
   let stoppedEarly = false;
   let lastVal: MultiHeadMetrics | undefined;
+  let lastThresholds: (number[] | undefined)[] = heads.map((h) => h.thresholds);
 
   try {
     for (let epoch = 1; epoch <= options.epochs; epoch++) {
@@ -244,15 +274,19 @@ export async function train(net: Network, feed: TrainFeed, options: TrainOptions
       let valLog: ValLog | undefined;
       let valMetrics: MultiHeadMetrics | undefined;
       if (feed.val) {
-        const evaluation = await evaluate(net, feed.val());
+        const evaluation = await evaluate(net, feed.val(), { tuneThresholds: options.tuneThresholds ?? true });
         valMetrics = evaluation.metrics;
+        lastThresholds = evaluation.thresholds;
         valLog = {
           loss: heads.reduce((a, head, h) => a + weights[h]! * evaluation.losses[head.name]!, 0),
           exactMatch: valMetrics.exactMatch,
+          hammingAccuracy: valMetrics.hammingAccuracy,
           heads: Object.fromEntries(
             heads.map((head, h) => {
               const m = valMetrics!.heads[head.name]!;
-              return [head.name, { loss: evaluation.losses[head.name]!, accuracy: m.accuracy, macroF1: m.macroF1, weight: weights[h]!, count: m.count }];
+              const extra = m.kind === 'multilabel' ? { microF1: m.microF1!, mAP: m.mAP! } : {};
+              const log: HeadValLog = { loss: evaluation.losses[head.name]!, accuracy: m.accuracy, macroF1: m.macroF1, ...extra, weight: weights[h]!, count: m.count };
+              return [head.name, log];
             }),
           ),
         };
@@ -263,7 +297,13 @@ export async function train(net: Network, feed: TrainFeed, options: TrainOptions
       const isBest = best === null || score > best.score;
       if (isBest) {
         if (best) tf.dispose(best.weights);
-        best = { score, epoch, weights: feed.val ? net.model.getWeights().map((w) => tf.keep(w.clone())) : [], val: valMetrics };
+        best = {
+          score,
+          epoch,
+          weights: feed.val ? net.model.getWeights().map((w) => tf.keep(w.clone())) : [],
+          val: valMetrics,
+          thresholds: lastThresholds,
+        };
       }
       const log: EpochLog = {
         epoch,
@@ -290,12 +330,17 @@ export async function train(net: Network, feed: TrainFeed, options: TrainOptions
 
     let bestEpoch = history.length;
     let val = lastVal;
+    let thresholds = lastThresholds;
     if (best && feed.val && (options.restoreBest ?? true) && best.epoch !== history.length) {
       net.model.setWeights(best.weights);
       bestEpoch = best.epoch;
       val = best.val;
+      thresholds = best.thresholds;
     }
-    return { history, bestEpoch, val, stoppedEarly };
+    heads.forEach((head, h) => {
+      if (thresholds[h]) head.thresholds = [...thresholds[h]!];
+    });
+    return { history, bestEpoch, val, thresholds, stoppedEarly };
   } finally {
     if (best) tf.dispose(best.weights);
     tf.dispose(classWeights.filter((w): w is tf.Tensor1D => w !== undefined));
@@ -336,6 +381,7 @@ async function trainStep(
 ): Promise<StepValues> {
   const view = invariance ? drawViews(invariance, batch, step) : null;
   const labels = view ? view.labels : batch.labels;
+  const targets = batchTargets(net, batch);
   const counts = labels.map(countKnown);
   // A head without labels in this batch must not move: leave its own
   // variables out of the update altogether.
@@ -357,11 +403,18 @@ async function trainStep(
       x = tf.add(x, tf.mul(tf.sub(invariance!.transform(x, view.random), x), changed));
     }
     const ys = labels.map((l) => tf.tensor1d(l, 'int32'));
+    const multiHot = targets.map((t, h) => t && tf.tensor2d(t, [batch.shape[0], net.spec.heads[h]!.labels.length]));
     const { value, grads } = tf.variableGrads(() => {
       const raw = net.logitsModel.apply(x, { training: true }) as tf.Tensor | tf.Tensor[];
       const outs = (Array.isArray(raw) ? raw : [raw]) as tf.Tensor2D[];
-      perHead = outs.map((o, h) => tf.keep(maskedCrossEntropy(o, ys[h]!, counts[h]!, classWeights[h])));
-      right = outs.map((o, h) => tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(o, 1), ys[h]!), 'float32'))) as tf.Scalar);
+      perHead = outs.map((o, h) => {
+        const t = multiHot[h];
+        const loss = t
+          ? maskedBinaryCrossEntropy(o, t, ys[h]!, counts[h]!, classWeights[h])
+          : maskedCrossEntropy(o, ys[h]!, counts[h]!, classWeights[h]);
+        return tf.keep(loss);
+      });
+      right = outs.map((o, h) => tf.keep(countRight(o, ys[h]!, multiHot[h])));
       return balancer.total(perHead);
     }, vars);
     const own = new Set(balancer.variables);
@@ -379,6 +432,31 @@ async function trainStep(
     total: values[0]!,
     heads: counts.map((count, h) => ({ loss: values[1 + h]!, right: values[1 + k + h]!, count })),
   };
+}
+
+/** Samples a head got right: argmax for softmax heads; every label's side of 0 for multi-label ones. */
+function countRight(logits: tf.Tensor2D, labels: tf.Tensor1D, multiHot: tf.Tensor2D | undefined): tf.Scalar {
+  if (!multiHot) return tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32'));
+  const wrong = tf.sum(tf.abs(tf.sub(tf.cast(tf.greaterEqual(logits, 0), 'float32'), multiHot)), 1);
+  const known = tf.cast(tf.greaterEqual(labels, 0), 'float32');
+  return tf.sum(tf.mul(tf.cast(tf.equal(wrong, 0), 'float32'), known));
+}
+
+/** The batch's multi-hot rows per head, checked against the network's multi-label heads. */
+function batchTargets(net: Network, batch: Batch): (Float32Array | undefined)[] {
+  return net.spec.heads.map((head, h) => {
+    if (head.kind !== 'multilabel') return undefined;
+    const rows = batch.targets?.[h];
+    const expected = batch.shape[0] * head.labels.length;
+    if (!rows || rows.length !== expected) {
+      throw new PolyheadError(
+        'TRAIN_MISSING_TARGETS',
+        `head "${head.name}" is multi-label but the batch has ${rows ? `${rows.length} target values` : 'no targets'} for it; expected ${expected} (${batch.shape[0]} × ${head.labels.length}), as LabelEncoder.encodeTargets and batches({ targets }) give`,
+        { kind: 'usage', details: { head: head.name } },
+      );
+    }
+    return rows;
+  });
 }
 
 /**
@@ -404,34 +482,63 @@ function drawViews(invariance: Invariance, batch: Batch, step: number) {
 /** Predictions and metrics of a network over a stream of labelled batches. */
 export interface Evaluation {
   metrics: MultiHeadMetrics;
-  /** Mean cross-entropy per head over its labelled samples. */
+  /** Mean cross-entropy per head over its labelled samples (binary for multi-label heads). */
   losses: Record<string, number>;
-  /** Per head, row-major [n, k] probabilities, in batch order. */
+  /** Per head, row-major [n, k] probabilities (sigmoid scores for multi-label heads), in batch order. */
   probs: Float32Array[];
-  /** Per head, true labels in batch order (-1 unknown). */
+  /** Per head, true labels in batch order (-1 unknown; >= 0 known for multi-label heads). */
   labels: Int32Array[];
+  /** Per head, row-major [n, k] multi-hot truth of multi-label heads; undefined for softmax heads. */
+  targets: (Float32Array | undefined)[];
+  /** Per head, the decision thresholds the metrics used (multi-label heads). */
+  thresholds: (number[] | undefined)[];
   /** Sample indices in batch order. */
   indices: number[];
 }
 
-/** Runs the network in inference mode over `batches` and scores it. */
-export async function evaluate(net: Network, batches: AsyncIterable<Batch>): Promise<Evaluation> {
+/** Options of {@link evaluate}. */
+export interface EvaluateOptions {
+  /**
+   * Tune multi-label thresholds on these batches (best F1 per label) and score
+   * with them, instead of the thresholds in the network's spec. Default false.
+   */
+  tuneThresholds?: boolean;
+}
+
+/**
+ * Runs the network in inference mode over `batches` and scores it.
+ *
+ * @example
+ * const { metrics } = await evaluate(net, batches(samples, labels, idx, { batchSize: 64, shuffle: false, seed: 0, pre, targets }));
+ * metrics.heads.tags.mAP;
+ */
+export async function evaluate(
+  net: Network,
+  batches: AsyncIterable<Batch>,
+  options: EvaluateOptions = {},
+): Promise<Evaluation> {
   const heads = net.spec.heads;
   const probParts: Float32Array[][] = heads.map(() => []);
   const labelParts: Int32Array[][] = heads.map(() => []);
+  const targetParts: Float32Array[][] = heads.map(() => []);
   const lossSums = heads.map(() => 0);
   const counts = heads.map(() => 0);
   const indices: number[] = [];
   for await (const b of batches) {
     const batchCounts = b.labels.map(countKnown);
+    const targets = batchTargets(net, b);
     const outs = tf.tidy(() => {
       const x = tf.tensor4d(b.x, b.shape);
       const raw = net.logitsModel.apply(x, { training: false }) as tf.Tensor | tf.Tensor[];
       const logits = (Array.isArray(raw) ? raw : [raw]) as tf.Tensor2D[];
-      return logits.flatMap((l, h) => [
-        tf.softmax(l),
-        tf.mul(maskedCrossEntropy(l, tf.tensor1d(b.labels[h]!, 'int32'), batchCounts[h]!), batchCounts[h]!),
-      ]);
+      return logits.flatMap((l, h) => {
+        const known = tf.tensor1d(b.labels[h]!, 'int32');
+        const rows = targets[h];
+        const loss = rows
+          ? maskedBinaryCrossEntropy(l, tf.tensor2d(rows, l.shape), known, batchCounts[h]!)
+          : maskedCrossEntropy(l, known, batchCounts[h]!);
+        return [rows ? tf.sigmoid(l) : tf.softmax(l), tf.mul(loss, batchCounts[h]!)];
+      });
     });
     const data = await Promise.all(outs.map((t) => t.data()));
     tf.dispose(outs);
@@ -440,15 +547,23 @@ export async function evaluate(net: Network, batches: AsyncIterable<Batch>): Pro
       lossSums[h]! += (data[2 * h + 1] as Float32Array)[0]!;
       counts[h]! += batchCounts[h]!;
       labelParts[h]!.push(b.labels[h]!);
+      if (targets[h]) targetParts[h]!.push(targets[h]!);
     });
     indices.push(...b.indices);
   }
   const probs = probParts.map(concatFloat);
   const labels = labelParts.map(concatInt);
+  const targets = heads.map((head, h) => (head.kind === 'multilabel' ? concatFloat(targetParts[h]!) : undefined));
+  const thresholds = heads.map((head, h) => {
+    if (head.kind !== 'multilabel') return undefined;
+    if (!options.tuneThresholds) return head.thresholds ?? head.labels.map(() => 0.5);
+    return tuneThresholds(probs[h]!, targets[h]!, labels[h]!, head.labels.length);
+  });
   const predicted = probs.map((p, h) => argmaxRows(p, heads[h]!.labels.length));
-  const metrics = computeMetrics(heads, labels, predicted);
+  const vocab = heads.map((head, h) => ({ ...head, thresholds: thresholds[h] }));
+  const metrics = computeMetrics(vocab, labels, predicted, probs.map((p, h) => ({ probs: p, targets: targets[h] })));
   const losses = Object.fromEntries(heads.map((head, h) => [head.name, counts[h]! > 0 ? lossSums[h]! / counts[h]! : 0]));
-  return { metrics, losses, probs, labels, indices };
+  return { metrics, losses, probs, labels, targets, thresholds, indices };
 }
 
 function concatFloat(parts: Float32Array[]): Float32Array {
