@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 
-import { Predictor, type Prediction } from '@polyhead/model';
+import { Predictor, tf, type Prediction } from '@polyhead/model';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import type { ErrorBody } from './errors.js';
@@ -8,6 +8,7 @@ import type { ModelInfo } from './model-info.js';
 import type { PredictResult } from './predict-route.js';
 import { startServer, type RunningServer } from './server.js';
 import {
+  distinctImages,
   expectSamePrediction,
   fixture,
   fixtureBytes,
@@ -228,6 +229,95 @@ describe('startServer', () => {
     await expectStillServing();
   });
 
+  it('should answer bad requests with their JSON errors and valid ones rightly when all run at once', async () => {
+    const before = tf.memory().numTensors;
+    const valid = distinctImages().slice(0, 12);
+    const expected = await predictor.predict(valid.map(fixture), { top: 2 });
+    const png = await fixtureBytes('f15/b_blue_circle.png');
+    const bad: [string, number, string, () => Promise<Response>][] = [
+      [
+        'garbage',
+        415,
+        'unsupported_media_type',
+        async () => post(new TextEncoder().encode('GIF? no, just text'), 'image/gif'),
+      ],
+      ['truncated PNG', 422, 'corrupt_image', async () => post(png.subarray(0, 120), 'image/png')],
+      [
+        'truncated JPEG',
+        422,
+        'corrupt_image',
+        async () => post(await fixtureBytes('jpeg/truncated_60pct.jpg'), 'image/jpeg'),
+      ],
+      [
+        'pixel bomb',
+        413,
+        'image_too_large',
+        async () => post(await fixtureBytes('limits/bomb_20000x20000.png'), 'image/png'),
+      ],
+      [
+        'oversized body',
+        413,
+        'payload_too_large',
+        async () => post(await fixtureBytes('limits/over_limit.png'), 'image/png'),
+      ],
+      [
+        'oversized form',
+        413,
+        'payload_too_large',
+        async () => post(await imageForm('limits/over_limit.png')),
+      ],
+      ['wrong content type', 415, 'unsupported_media_type', async () => post(png, 'text/plain')],
+      [
+        'HTML as an image',
+        415,
+        'unsupported_media_type',
+        async () => post(new TextEncoder().encode('<!doctype html><p>hi'), 'image/png'),
+      ],
+      [
+        'bad base64',
+        400,
+        'bad_request',
+        async () => post(JSON.stringify({ image: '***' }), 'application/json'),
+      ],
+      ['empty body', 400, 'empty_image', async () => post(new Uint8Array(0), 'image/png')],
+    ];
+    const sends: Promise<() => Promise<void>>[] = [];
+    for (let round = 0; round < 2; round++) {
+      for (const [what, status, code, send] of bad) {
+        sends.push(
+          settle(what, send(), async (res) => {
+            expect(res.status, what).toBe(status);
+            expect(((await res.json()) as ErrorBody).error.code, what).toBe(code);
+          }),
+        );
+      }
+      for (const [i, name] of valid.entries()) {
+        const bytes = await fixtureBytes(name);
+        const via = (i + round) % 3;
+        const res =
+          via === 0
+            ? post(bytes, 'application/octet-stream', '?top=2')
+            : via === 1
+              ? post(await imageForm(name), undefined, '?top=2')
+              : post(
+                  JSON.stringify({ image: Buffer.from(bytes).toString('base64') }),
+                  'application/json',
+                  '?top=2',
+                );
+        sends.push(
+          settle(name, res, async (r) => {
+            expect(r.status, name).toBe(200);
+            expectSamePrediction((await r.json()) as Prediction, expected[i]!);
+          }),
+        );
+      }
+    }
+    const checks = await Promise.all(sends);
+    for (const check of checks) await check();
+    await expectStillServing();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('should log one JSON line per request through the injected printer', () => {
     const requests = logged
       .map((line) => JSON.parse(line) as Record<string, unknown>)
@@ -244,6 +334,23 @@ describe('startServer', () => {
     });
   });
 });
+
+/**
+ * Turns a pending response into a check to run later; a failed request becomes a
+ * failing check rather than an unhandled rejection while the others are sent.
+ */
+function settle(
+  what: string,
+  response: Promise<Response>,
+  check: (res: Response) => Promise<void>,
+): Promise<() => Promise<void>> {
+  return response.then(
+    (res) => () => check(res),
+    (error: unknown) => () => {
+      throw new Error(`${what}: the request failed`, { cause: error });
+    },
+  );
+}
 
 /**
  * Sends the headers to /v1/predict, then zeros in 64 KiB chunks until the answer

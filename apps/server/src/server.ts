@@ -109,8 +109,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         () => server.closeAllConnections(),
         options.shutdownTimeoutMs ?? 10_000,
       );
+      // Keep-alive connections go idle as their last answers finish; close them as they do.
+      const sweep = setInterval(() => server.closeIdleConnections(), 100);
       await new Promise<void>((resolve) => server.close(() => resolve()));
       clearTimeout(force);
+      clearInterval(sweep);
       await holder.close();
       logger.info('server closed');
       markClosed();
