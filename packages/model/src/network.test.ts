@@ -49,6 +49,7 @@ describe('buildNetwork', () => {
     const spec = networkSpec({ inputSize: 12, backbone: { width: 4, depth: 2 }, heads: tagged, sharedDepth: 1, chain: ['tags', 'color'] });
     const net = buildNetwork(spec, { seed: 1 });
     expect(spec.heads.map((h) => h.kind)).toEqual(['softmax', 'multilabel']);
+    expect(spec.heads.map((h) => h.thresholds)).toEqual([undefined, [0.5, 0.5, 0.5, 0.5]]);
     expect(net.model.getLayer('color_chain').outputShape).toEqual([null, 8 + 4]);
     expect(net.headVariables[1]).toHaveLength(5);
     const [color, tags] = tf.tidy(() =>

@@ -96,7 +96,10 @@ export interface NetworkSpecArgs {
   chain?: string[];
 }
 
-/** Fills in a full {@link NetworkSpec}: output names, default weights, backbone defaults. */
+/**
+ * Fills in a full {@link NetworkSpec}: output names, default weights, kinds and
+ * multi-label thresholds (0.5 each), backbone defaults.
+ */
 export function networkSpec(args: NetworkSpecArgs): NetworkSpec {
   if (!Number.isInteger(args.inputSize) || args.inputSize < 8) {
     throw new RangeError(`input size must be an integer of at least 8 pixels, got ${args.inputSize}`);
@@ -131,7 +134,7 @@ export function networkSpec(args: NetworkSpecArgs): NetworkSpec {
         labels: [...h.labels],
         weight: h.weight ?? 1,
         output: outputs[i]!,
-        ...(h.thresholds ? { thresholds: [...h.thresholds] } : {}),
+        ...(kind === 'multilabel' ? { thresholds: h.thresholds ? [...h.thresholds] : h.labels.map(() => 0.5) } : {}),
       };
     }),
   };

@@ -13,7 +13,7 @@ export interface HeadSpec {
   labels: string[];
   /**
    * Multi-label heads: decision threshold per label, in vocabulary order, tuned on validation
-   * data for the best F1 of each label. Default 0.5 for every label.
+   * data for the best F1 of each label; 0.5 each until tuned (and when absent).
    */
   thresholds?: number[];
   /** Weight of this head's term in the total loss. Default 1. */
