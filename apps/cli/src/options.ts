@@ -58,3 +58,14 @@ export function invariances(value: string): { head: string; attribute: string }[
     return { head: m[1]!.trim(), attribute: m[2]!.trim() };
   });
 }
+
+/** Parses `tags=multilabel,color=softmax` into a head kind per head. */
+export function headKinds(value: string): Record<string, 'softmax' | 'multilabel'> {
+  const out: Record<string, 'softmax' | 'multilabel'> = {};
+  for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([^=]+)=\s*(softmax|multilabel)$/.exec(part);
+    if (!m) throw new InvalidArgumentError(`expected head=kind pairs such as tags=multilabel,color=softmax (kinds: softmax, multilabel), got "${part}"`);
+    out[m[1]!.trim()] = m[2] as 'softmax' | 'multilabel';
+  }
+  return out;
+}

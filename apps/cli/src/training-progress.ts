@@ -55,7 +55,8 @@ export function formatEpoch(log: EpochLog, epochs: number): string {
     .map(([name, h]) => {
       const val = log.val?.heads[name];
       const weight = h.weight !== 1 ? ` (w ${h.weight.toFixed(3)})` : '';
-      return `${name} ${h.accuracy.toFixed(3)}${val ? `/${val.accuracy.toFixed(3)}` : ''}${weight}`;
+      const f1 = val?.microF1 !== undefined ? ` F1 ${val.microF1.toFixed(3)}` : '';
+      return `${name} ${h.accuracy.toFixed(3)}${val ? `/${val.accuracy.toFixed(3)}` : ''}${f1}${weight}`;
     })
     .join(' ');
   const val = log.val ? ` | val loss ${log.val.loss.toFixed(4)} exact ${log.val.exactMatch.toFixed(3)}` : '';

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { batches, DataError, ImageCache, LabelEncoder, loadDataset, type Dataset } from '@polyhead/data';
-import type { MultiHeadMetrics, PredictedCombo } from '@polyhead/model';
+import type { HeadMetrics, MultiHeadMetrics, PredictedCombo } from '@polyhead/model';
 
 import type { Output } from '../output.js';
 
@@ -13,10 +13,14 @@ interface EvaluateOptions {
   json?: boolean;
 }
 
-/** `polyhead evaluate`: per-head accuracy and confusion, exact-match, per-combination figures. */
+/**
+ * `polyhead evaluate`: per-head accuracy, top-k, macro-F1, per-class precision
+ * and recall, confusion; micro/macro F1 and mAP of multi-label heads;
+ * exact-match, Hamming accuracy and per-combination figures.
+ */
 export function evaluateCommand(out: Output): Command {
   return new Command('evaluate')
-    .description('score a model on a labelled CSV or folder: per-head accuracy and confusion, exact-match, accuracy per label combination')
+    .description('score a model on a labelled CSV or folder: per-head accuracy, top-k, F1 and confusion, micro/macro F1 and mAP of multi-label heads, exact-match, accuracy per label combination')
     .requiredOption('--model <dir>', 'model directory')
     .requiredOption('--data <csv|folder>', 'labelled data')
     .option('--separator <sep>', 'separator of folder names', '_')
@@ -29,12 +33,13 @@ export function evaluateCommand(out: Output): Command {
       const headNames = meta.network.heads.map((h) => h.name);
       const raw = await loadDataset(opts.data, { heads: headNames, separator: opts.separator });
       const dataset = projectHeads(raw, headNames);
-      const encoder = LabelEncoder.fromJSON({ heads: meta.network.heads.map((h) => ({ name: h.name, labels: h.labels })) });
+      const encoder = LabelEncoder.fromJSON({ heads: meta.network.heads.map((h) => ({ name: h.name, labels: h.labels, kind: h.kind })) });
       const labels = encoder.encode(dataset);
+      const targets = encoder.encodeTargets(dataset);
       const indices = dataset.samples.map((_, i) => i);
       const result = await evaluate(
         net,
-        batches(dataset.samples, labels, indices, { batchSize: 64, shuffle: false, seed: 0, pre: meta.preprocessing, cache: new ImageCache(256 * 2 ** 20) }),
+        batches(dataset.samples, labels, indices, { batchSize: 64, shuffle: false, seed: 0, pre: meta.preprocessing, cache: new ImageCache(256 * 2 ** 20), targets }),
       );
       net.model.dispose();
       const heads = meta.network.heads;
@@ -42,13 +47,19 @@ export function evaluateCommand(out: Output): Command {
       const trainCombos = (meta.training?.trainCombos as string[][] | undefined) ?? null;
       let split: { seen: MultiHeadMetrics; unseen: MultiHeadMetrics; novel: PredictedCombo[] } | undefined;
       if (trainCombos) {
-        // Seen and unseen are decided by the label combinations the model was trained on.
+        // Seen and unseen are decided by the combinations of the softmax heads' labels the model was trained on.
+        const single = heads.map((_, h) => h).filter((h) => heads[h]!.kind !== 'multilabel');
         const known = new Set(trainCombos.map((c) => JSON.stringify(c)));
-        const isSeen = dataset.samples.map((s) => known.has(JSON.stringify(s.labels)));
+        const isSeen = dataset.samples.map((s) => known.has(JSON.stringify(single.map((h) => s.labels[h]))));
         const subset = (keep: (i: number) => boolean) => {
           const idx = dataset.samples.map((_, i) => i).filter(keep);
           const pick = <T extends Int32Array>(a: T) => Int32Array.from(idx, (i) => a[i]!);
-          return computeMetrics(heads, result.labels.map(pick), predicted.map(pick));
+          const rows = (a: Float32Array, k: number) => Float32Array.from(idx.flatMap((i) => Array.from(a.subarray(i * k, (i + 1) * k))));
+          const scores = heads.map((head, h) => {
+            const k = head.labels.length;
+            return { probs: rows(result.probs[h]!, k), targets: result.targets[h] && rows(result.targets[h]!, k) };
+          });
+          return computeMetrics(heads, result.labels.map(pick), predicted.map(pick), scores);
         };
         split = {
           seen: subset((i) => isSeen[i]!),
@@ -100,7 +111,13 @@ export function projectHeads(dataset: Dataset, heads: string[]): Dataset {
 /** Human-readable evaluation report on stdout. */
 export function printEvaluation(out: Output, m: MultiHeadMetrics): void {
   for (const [name, head] of Object.entries(m.heads)) {
-    out.result(`${name}: accuracy ${head.accuracy.toFixed(4)}  macro-F1 ${head.macroF1.toFixed(4)}  (${head.count} labelled)`);
+    if (head.kind === 'multilabel') {
+      printMultiLabel(out, name, head);
+      continue;
+    }
+    const topK = head.topK ? `  top-k ${Object.entries(head.topK).map(([k, v]) => `${k}:${v.toFixed(4)}`).join(' ')}` : '';
+    out.result(`${name}: accuracy ${head.accuracy.toFixed(4)}  macro-F1 ${head.macroF1.toFixed(4)}${topK}  (${head.count} labelled)`);
+    printClasses(out, head.classes);
     const labels = head.classes.map((c) => c.label);
     const width = Math.max(8, ...labels.map((l) => l.length));
     out.result(`  ${'true\\pred'.padEnd(width)} ${labels.map((l) => l.padStart(width)).join(' ')}`);
@@ -113,4 +130,26 @@ export function printEvaluation(out: Output, m: MultiHeadMetrics): void {
   for (const c of m.combos) {
     out.result(`  ${Object.values(c.labels).join(' ').padEnd(30)} ${String(c.count).padStart(6)}  exact-match ${c.exactMatch.toFixed(4)}`);
   }
+}
+
+/** Per-class precision, recall, F1 and support (and threshold and AP for multi-label heads). */
+function printClasses(out: Output, classes: HeadMetrics['classes']): void {
+  const width = Math.max(8, ...classes.map((c) => c.label.length));
+  const multi = classes[0]?.threshold !== undefined;
+  const extra = multi ? ` ${'AP'.padStart(7)} ${'thresh'.padStart(7)}` : '';
+  out.result(`  ${'class'.padEnd(width)} ${['precision', 'recall', 'F1'].map((h) => h.padStart(9)).join(' ')} ${'support'.padStart(7)}${extra}`);
+  for (const c of classes) {
+    const figures = [c.precision, c.recall, c.f1].map((v) => v.toFixed(4).padStart(9)).join(' ');
+    const more = multi ? ` ${c.averagePrecision!.toFixed(4).padStart(7)} ${c.threshold!.toFixed(3).padStart(7)}` : '';
+    out.result(`  ${c.label.padEnd(width)} ${figures} ${String(c.support).padStart(7)}${more}`);
+  }
+}
+
+/** A multi-label head: set accuracy, micro/macro F1, mAP and per-label figures. */
+function printMultiLabel(out: Output, name: string, head: HeadMetrics): void {
+  out.result(
+    `${name} (multi-label): exact set ${head.accuracy.toFixed(4)}  micro-F1 ${head.microF1!.toFixed(4)}  ` +
+      `macro-F1 ${head.macroF1.toFixed(4)}  mAP ${head.mAP!.toFixed(4)}  hamming ${head.hammingAccuracy!.toFixed(4)}  (${head.count} labelled)`,
+  );
+  printClasses(out, head.classes);
 }

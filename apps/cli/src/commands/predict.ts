@@ -11,10 +11,14 @@ interface PredictOptions {
   json?: boolean;
 }
 
-/** `polyhead predict`: every head's label and score for each image. */
+/**
+ * `polyhead predict`: every head's label and score for each image; a
+ * multi-label head gives its label set (`labels`) and every label's score
+ * (`scores`).
+ */
 export function predictCommand(out: Output): Command {
   return new Command('predict')
-    .description("print every head's label and score for each image")
+    .description("print every head's label and score for each image (multi-label heads: the labels above their thresholds)")
     .argument('<images...>', 'image files')
     .requiredOption('--model <dir>', 'model directory')
     .option('--top <k>', 'also list the k most likely labels per head', positiveInt)
@@ -34,6 +38,10 @@ export function predictCommand(out: Output): Command {
             } else {
               const heads = Object.entries(p!.heads).map(([name, h]) => {
                 const top = h.top ? ` [${h.top.map((t) => `${t.label} ${t.score.toFixed(3)}`).join(', ')}]` : '';
+                if (h.labels) {
+                  const chosen = h.labels.map((l) => `${l} ${h.scores![l]!.toFixed(3)}`).join(', ');
+                  return `${name}={${h.labels.join(',')}} (${chosen || 'none above threshold'})${top}`;
+                }
                 return `${name}=${h.label} (${h.score.toFixed(3)})${top}`;
               });
               out.result(`${image}: ${heads.join('  ')}`);

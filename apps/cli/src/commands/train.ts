@@ -5,7 +5,7 @@ import { loadDataset, PolyheadError, type Dataset } from '@polyhead/data';
 import type { ClassWeightSetting, MultiHeadMetrics, SelectMetric } from '@polyhead/model';
 
 import type { Output } from '../output.js';
-import { fraction, headList, headWeights, invariances, nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
+import { fraction, headKinds, headList, headWeights, invariances, nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
 import { trainingProgress } from '../training-progress.js';
 
 export interface TrainCommandOptions {
@@ -27,6 +27,8 @@ export interface TrainCommandOptions {
   lossWeights?: Record<string, number>;
   lossBalance: 'fixed' | 'uncertainty' | 'dwa';
   classWeights?: string;
+  headKind?: Record<string, 'softmax' | 'multilabel'>;
+  balanceHead?: string;
   flip: boolean;
   invariant?: { head: string; attribute: string }[];
   invariantView: 'recolor' | 'hue';
@@ -69,6 +71,8 @@ export function trainCommand(out: Output): Command {
     .option('--loss-weights <pairs>', 'loss weight per head, e.g. color=1,type=0.5', headWeights)
     .addOption(new Option('--loss-balance <how>', 'balance head losses: fixed weights, learned uncertainty, or dynamic weight averaging').choices(['fixed', 'uncertainty', 'dwa']).default('fixed'))
     .option('--class-weights <spec>', 'class weights: "balanced" (every head), "color=balanced", or a JSON file {"color": {"red": 0.6}}')
+    .option('--head-kind <pairs>', 'head kinds, e.g. tags=multilabel,color=softmax (default: multilabel when a cell holds |, e.g. summer|casual)', headKinds)
+    .option('--balance-head <head>', 'draw training batches so that this head\'s classes are equally frequent (seeded, with replacement), instead of class weights')
     .option('--no-flip', 'turn off random horizontal flips')
     .option('--invariant <pairs>', 'heads that must ignore an attribute, e.g. type:color (type is trained on recoloured views, color on the originals)', invariances)
     .addOption(new Option('--invariant-view <kind>', 'how colour is changed for --invariant').choices(['recolor', 'hue']).default('recolor'))
@@ -114,6 +118,8 @@ export async function runTrain(opts: TrainCommandOptions, out: Output) {
     lossWeights: opts.lossWeights,
     lossBalance: opts.lossBalance,
     classWeights,
+    headKinds: opts.headKind,
+    balanceHead: opts.balanceHead,
     flip: opts.flip,
     invariant: opts.invariant,
     invariantView: opts.invariantView,
@@ -179,6 +185,11 @@ export function printSummary(out: Output, val: MultiHeadMetrics, bestEpoch: numb
   out.info(`validation (best epoch ${bestEpoch}):`);
   out.info(line(header));
   for (const r of rows) out.info(line(r));
+  for (const [name, h] of Object.entries(val.heads)) {
+    if (h.kind !== 'multilabel') continue;
+    const thresholds = h.classes.map((c) => `${c.label} ${c.threshold!.toFixed(2)}`).join(', ');
+    out.info(`${name} (multi-label): micro-F1 ${h.microF1!.toFixed(4)}  mAP ${h.mAP!.toFixed(4)}  thresholds ${thresholds}`);
+  }
   out.info(`exact-match ${val.exactMatch.toFixed(4)} over ${val.fullyLabelled} fully labelled images`);
 }
 
