@@ -4,16 +4,26 @@
  * The input patches are laid out as a `[kh * kw * inC, N * outH * outW]`
  * matrix straight on the heap, so a single non-transposed matrix product with
  * `dy` viewed as `[N * outH * outW, outC]` yields the filter gradient in its
- * `[kh, kw, inC, outC]` layout.
+ * `[kh, kw, inC, outC]` layout. Stride-1 convolutions build that matrix on the
+ * zero-padded grid of `patch-grid.ts`, from block copies alone.
  */
 import * as tf from '@tensorflow/tfjs';
 
 import { type ConvGeometry, convAttrs, convGeometry, validRange } from './conv-geometry.js';
 import { ownShare, wasmHelper } from './parallel.js';
 import {
+  type PatchGrid,
+  channelRun,
+  copyPatchRows,
+  patchGrid,
+  writeChannelGrid,
+  writeGradientGrid,
+} from './patch-grid.js';
+import {
   type KernelArgs,
   type WasmBackend,
   f32View,
+  heapIndex,
   matMul,
   release,
   runWasmKernel,
@@ -129,13 +139,85 @@ export function writeShiftedPatches(
 export const filterGradTuning = {
   /** Most patch-matrix elements per chunk (at least one image); default 4 Mi. */
   chunkElements: 1 << 22,
+  /**
+   * Largest share of zero-border columns that the padded grid may add to the
+   * product of a stride-1 gradient; beyond it (small images) the patches are
+   * gathered without borders instead. Default 0.3; 0 never takes the grid.
+   */
+  gridOverhead: 0.3,
+  /**
+   * Fewest input channels for the padded grid: with fewer, the patch matrix
+   * is cheap to gather and copying `dy` onto the grid costs more. Default 8.
+   */
+  gridMinChannels: 8,
 };
+
+type PatchWriter = (dst: Float32Array, range: ImageRange) => void;
 
 function addInto(sum: Float32Array, part: Float32Array): void {
   for (let i = 0; i < sum.length; i++) sum[i] += part[i];
 }
 
-type PatchWriter = (dst: Float32Array, range: ImageRange) => void;
+/** Adds a chunk's `[k, outC]` product into the running total (or starts it). */
+function accumulate(
+  backend: WasmBackend,
+  total: tf.TensorInfo | undefined,
+  part: tf.TensorInfo,
+): tf.TensorInfo {
+  if (total === undefined) return part;
+  addInto(f32View(backend, total), f32View(backend, part));
+  release(backend, part);
+  return total;
+}
+
+/** Images per chunk when one image adds `perImage` patch-matrix elements. */
+function chunkImages(perImage: number, images: number): number {
+  return Math.max(1, Math.min(images, Math.floor(filterGradTuning.chunkElements / perImage)));
+}
+
+/**
+ * `[k, outC]` gradient from images `[0, end)` for stride 1, on the padded
+ * grid of `patch-grid.ts`: the patch matrix is a set of block copies, and the
+ * zero borders cost a few extra columns in the product instead of a test per
+ * element.
+ */
+function gridGradient(
+  backend: WasmBackend,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  g: ConvGeometry,
+  grid: PatchGrid,
+  end: number,
+): tf.TensorInfo {
+  const k = g.kh * g.kw * g.inC;
+  const perImage = grid.imageStride;
+  const chunk = chunkImages(k * perImage, end);
+  const channels = backend.makeOutput([g.inC * channelRun(grid, chunk)], 'float32');
+  const cols = backend.makeOutput([k, chunk * perImage], 'float32');
+  let total: tf.TensorInfo | undefined;
+  for (let first = 0; first < end; first += chunk) {
+    const images = Math.min(chunk, end - first);
+    const m = images * perImage;
+    // A fresh tensor per chunk: the matrix product caches its packed right operand by id.
+    const dyGrid = backend.makeOutput([m, g.outC], 'float32');
+    writeChannelGrid(f32View(backend, x), f32View(backend, channels), g, grid, first, images);
+    copyPatchRows(
+      backend.wasm.HEAPF32,
+      heapIndex(backend, channels),
+      heapIndex(backend, cols),
+      g,
+      grid,
+      images,
+    );
+    writeGradientGrid(f32View(backend, dy), f32View(backend, dyGrid), g, grid, first, images);
+    const part = matMul(backend, withShape(cols, [k, m]), dyGrid, k, m, g.outC);
+    release(backend, dyGrid);
+    total = accumulate(backend, total, part);
+  }
+  release(backend, channels);
+  release(backend, cols);
+  return total as tf.TensorInfo;
+}
 
 /** `[k, outC]` gradient from images `[0, end)`, a chunk of images at a time. */
 function localGradient(
@@ -147,10 +229,7 @@ function localGradient(
 ) {
   const k = g.kh * g.kw * g.inC;
   const perImage = g.outH * g.outW;
-  const imagesPerChunk = Math.max(
-    1,
-    Math.min(end, Math.floor(filterGradTuning.chunkElements / (k * perImage))),
-  );
+  const imagesPerChunk = chunkImages(k * perImage, end);
   const cols = backend.makeOutput([k, imagesPerChunk * perImage], 'float32');
   let total: tf.TensorInfo | undefined;
   for (let first = 0; first < end; first += imagesPerChunk) {
@@ -164,12 +243,7 @@ function localGradient(
     }
     const part = matMul(backend, withShape(cols, [k, m]), dyChunk, k, m, g.outC);
     if (dyChunk !== dy) release(backend, dyChunk);
-    if (total === undefined) {
-      total = part;
-    } else {
-      addInto(f32View(backend, total), f32View(backend, part));
-      release(backend, part);
-    }
+    total = accumulate(backend, total, part);
   }
   release(backend, cols);
   return total as tf.TensorInfo;
@@ -193,17 +267,20 @@ export function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
   const perImage = g.outH * g.outW;
   if (g.batch === 0 || k * perImage === 0) return backend.makeOutput(filterShape, 'float32');
 
+  // The helper thread, if any, multiplies the patches of the last images meanwhile.
+  const mine = ownShare(g.batch, perImage * k * g.outC);
+  const helper = mine < g.batch ? wasmHelper() : undefined;
+  const grid =
+    g.inC >= filterGradTuning.gridMinChannels
+      ? patchGrid(g, filterGradTuning.gridOverhead)
+      : undefined;
   const shifted = g.strideH === 1 && g.strideW === 1 && g.inW === g.outW;
-  const source =
-    shifted && g.inC > 1 ? runWasmKernel('Transpose', { x }, { perm: [0, 3, 1, 2] }, backend) : x;
+  const planes = shifted && g.inC > 1 && (helper !== undefined || grid === undefined);
+  const source = planes ? runWasmKernel('Transpose', { x }, { perm: [0, 3, 1, 2] }, backend) : x;
   const write: PatchWriter = (dst, range) => {
     if (shifted) writeShiftedPatches(f32View(backend, source), dst, g, range);
     else writeTransposedPatches(f32View(backend, source), dst, g, range);
   };
-
-  // The helper thread, if any, multiplies the patches of the last images meanwhile.
-  const mine = ownShare(g.batch, perImage * k * g.outC);
-  const helper = mine < g.batch ? wasmHelper() : undefined;
   if (helper !== undefined) {
     const m = (g.batch - mine) * perImage;
     helper.start(
@@ -221,7 +298,10 @@ export function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
   }
   let total: tf.TensorInfo;
   try {
-    total = localGradient(backend, dy, g, write, mine);
+    total =
+      grid === undefined
+        ? localGradient(backend, dy, g, write, mine)
+        : gridGradient(backend, x, dy, g, grid, mine);
   } catch (error) {
     helper?.finish();
     throw error;

@@ -48,6 +48,17 @@ const cases: ConvCase[] = [
     ],
   },
   {
+    x: [2, 5, 4, 2],
+    w: [2, 3, 2, 3],
+    stride: 1,
+    pad: [
+      [0, 0],
+      [2, 1],
+      [1, 3],
+      [0, 0],
+    ],
+  },
+  {
     x: [2, 9, 8, 3],
     w: [3, 3, 3, 2],
     stride: 2,
@@ -78,16 +89,41 @@ function convAndGrads(c: ConvCase): Float32Array[] {
   });
 }
 
+/** Runs `f` with the filter-gradient tuning changed, then restores it. */
+async function withTuning<T>(
+  change: Partial<typeof filterGradTuning>,
+  f: () => Promise<T>,
+): Promise<T> {
+  const saved = { ...filterGradTuning };
+  Object.assign(filterGradTuning, change);
+  try {
+    return await f();
+  } finally {
+    Object.assign(filterGradTuning, saved);
+  }
+}
+
+// Stride-1 filter gradients take the padded grid or the gathered patches by image size; both are checked.
+const onGrid = { gridOverhead: Infinity, gridMinChannels: 1 };
+const patchModes = [
+  { mode: 'on the padded grid', tuning: onGrid },
+  { mode: 'from gathered patches', tuning: { gridOverhead: 0 } },
+];
+
 describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm', () => {
-  for (const c of cases) {
-    it(`should match the cpu backend when ${label(c)}`, async () => {
-      const want = await onBackend('cpu', () => convAndGrads(c));
-      const got = await onBackend('wasm', () => convAndGrads(c));
-      const names = ['output', 'dx', 'dw'];
-      for (let k = 0; k < 3; k++) {
-        expect(relativeError(got[k], want[k]), names[k]).toBeLessThan(TOLERANCE);
-      }
-    });
+  for (const { mode, tuning } of patchModes) {
+    for (const c of cases) {
+      it(`should match the cpu backend ${mode} when ${label(c)}`, async () => {
+        const want = await onBackend('cpu', () => convAndGrads(c));
+        const got = await withTuning(tuning, () =>
+          onBackend('wasm', () => convAndGrads(c)),
+        );
+        const names = ['output', 'dx', 'dw'];
+        for (let k = 0; k < 3; k++) {
+          expect(relativeError(got[k], want[k]), names[k]).toBeLessThan(TOLERANCE);
+        }
+      });
+    }
   }
 
   for (const c of [
@@ -95,7 +131,7 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm', () => {
     { x: [1, 10, 8, 2], w: [3, 3, 2, 3], pad: 'valid' },
     { x: [2, 9, 10, 3], w: [2, 2, 3, 2], pad: 'same' },
   ] as const) {
-    it(`should handle dilation 2 when x ${c.x.join('x')}, w ${c.w.join('x')}, pad ${c.pad}`, async () => {
+    it(`should handle dilation 2 on the padded grid when x ${c.x.join('x')}, w ${c.w.join('x')}, pad ${c.pad}`, async () => {
       const xs = [...c.x] as [number, number, number, number];
       const ws = [...c.w] as [number, number, number, number];
       const want = await onBackend('cpu', () =>
@@ -111,59 +147,62 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm', () => {
           return { r: r.dataSync().slice(), rShape: r.shape, out: readAll([y, gx, gw]) };
         }),
       );
-      const got = await onBackend('wasm', () =>
-        tf.tidy(() => {
-          const x = tf.tensor4d(seededFor(xs, 4), xs);
-          const w = tf.tensor4d(seededFor(ws, 5), ws);
-          const y = tf.conv2d(x, w, 1, c.pad, 'NHWC', 2);
-          const dy = tf.tensor(want.r, want.rShape);
-          const common = { strides: 1, pad: c.pad, dataFormat: 'NHWC', dilations: 2 };
-          const gx = tf
-            .engine()
-            .runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...common, inputShape: xs });
-          const gw = tf
-            .engine()
-            .runKernel('Conv2DBackpropFilter', { x, dy }, { ...common, filterShape: ws });
-          return readAll([y, gx as tf.Tensor, gw as tf.Tensor]);
-        }),
+      const got = await withTuning(onGrid, () =>
+        onBackend('wasm', () =>
+          tf.tidy(() => {
+            const x = tf.tensor4d(seededFor(xs, 4), xs);
+            const w = tf.tensor4d(seededFor(ws, 5), ws);
+            const y = tf.conv2d(x, w, 1, c.pad, 'NHWC', 2);
+            const dy = tf.tensor(want.r, want.rShape);
+            const common = { strides: 1, pad: c.pad, dataFormat: 'NHWC', dilations: 2 };
+            const gx = tf
+              .engine()
+              .runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...common, inputShape: xs });
+            const gw = tf
+              .engine()
+              .runKernel('Conv2DBackpropFilter', { x, dy }, { ...common, filterShape: ws });
+            return readAll([y, gx as tf.Tensor, gw as tf.Tensor]);
+          }),
+        ),
       );
       for (let k = 0; k < 3; k++)
         expect(relativeError(got[k], want.out[k])).toBeLessThan(TOLERANCE);
     });
   }
 
-  for (const c of [cases[1], cases[2], cases[6]]) {
-    it(`should sum per-chunk filter gradients when the batch is split, ${label(c)}`, async () => {
-      const want = await onBackend('cpu', () => convAndGrads(c));
-      const saved = filterGradTuning.chunkElements;
-      filterGradTuning.chunkElements = 1;
-      try {
-        const got = await onBackend('wasm', () => convAndGrads(c));
+  for (const { mode, tuning } of patchModes) {
+    for (const c of [cases[1], cases[2], cases[6]]) {
+      it(`should sum per-chunk filter gradients ${mode} when the batch is split, ${label(c)}`, async () => {
+        const want = await onBackend('cpu', () => convAndGrads(c));
+        const got = await withTuning({ ...tuning, chunkElements: 1 }, () =>
+          onBackend('wasm', () => convAndGrads(c)),
+        );
         expect(relativeError(got[2], want[2])).toBeLessThan(TOLERANCE);
-      } finally {
-        filterGradTuning.chunkElements = saved;
-      }
-    });
+      });
+    }
   }
 
   it('should leave tensor and data-id counts flat when called 20 times', async () => {
     await onBackend('wasm', () => undefined);
     const x = tf.tensor4d(seededFor([2, 9, 9, 4], 7), [2, 9, 9, 4]);
     const w = tf.tensor4d(seededFor([3, 3, 4, 5], 8), [3, 3, 4, 5]);
-    filterGradTuning.chunkElements = 200;
-    for (const stride of [1, 2]) {
-      const step = () => {
-        tf.tidy(() => {
-          const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-            tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, 'same')),
-          )([x, w]);
-          gx.dataSync();
-          gw.dataSync();
-        });
-      };
-      expect(growth(step)).toEqual({ tensors: 0, dataIds: 0 });
+    for (const { tuning } of patchModes) {
+      for (const stride of [1, 2]) {
+        const step = () => {
+          tf.tidy(() => {
+            const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+              tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, 'same')),
+            )([x, w]);
+            gx.dataSync();
+            gw.dataSync();
+          });
+        };
+        const counts = await withTuning({ ...tuning, chunkElements: 200 }, async () =>
+          growth(step),
+        );
+        expect(counts).toEqual({ tensors: 0, dataIds: 0 });
+      }
     }
-    filterGradTuning.chunkElements = 1 << 22;
     tf.dispose([x, w]);
   });
 });

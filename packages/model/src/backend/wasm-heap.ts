@@ -61,6 +61,11 @@ export function f32View(backend: WasmBackend, info: tf.TensorInfo): Float32Array
   return backend.wasm.HEAPF32.subarray(start, start + tf.util.sizeFromShape(info.shape));
 }
 
+/** Index of a float32 tensor's first element in the heap's float32 view. */
+export function heapIndex(backend: WasmBackend, info: tf.TensorInfo): number {
+  return dataOf(backend, info).memoryOffset >>> 2;
+}
+
 /** A view of any numeric tensor's data with the element type of its dtype. */
 export function typedView(
   backend: WasmBackend,
