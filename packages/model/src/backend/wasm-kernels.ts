@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
+import { ADAM_UPDATE, adamUpdate } from './adam-update.js';
 import { makeBatchMatMul } from './batch-mat-mul.js';
 import { BATCH_NORM_GRAD, batchNormGrad } from './batch-norm-grad.js';
 import { makeBatchNorm } from './batch-norm.js';
@@ -37,6 +38,7 @@ export const WASM_KERNEL_NAMES = [
   'Conv2D',
   'FusedConv2D',
   BATCH_NORM_GRAD,
+  ADAM_UPDATE,
 ] as const;
 
 type Factory = (original: WasmKernelFunc | undefined) => WasmKernelFunc;
@@ -62,6 +64,7 @@ const factories: Record<(typeof WASM_KERNEL_NAMES)[number], Factory> = {
   Conv2D: (original) => makeParallelConv('Conv2D', required('Conv2D', original)),
   FusedConv2D: (original) => makeParallelConv('FusedConv2D', required('FusedConv2D', original)),
   [BATCH_NORM_GRAD]: () => batchNormGrad,
+  [ADAM_UPDATE]: () => adamUpdate,
 };
 
 let registered = false;

@@ -1,3 +1,4 @@
+import { ADAM_UPDATE } from '../backend/adam-update.js';
 import { tf } from '../tf.js';
 
 /** Arguments of {@link Adam}. */
@@ -53,21 +54,31 @@ export class Adam {
 
   /** Applies one update to each variable that has a gradient in `grads`. */
   apply(grads: ReadonlyMap<tf.Variable, tf.Tensor>): void {
+    // One fused kernel per variable where the backend has it (wasm), else eight ops.
+    const fused = tf.getKernel(ADAM_UPDATE, tf.getBackend()) !== undefined;
     for (const [variable, grad] of grads) {
       const slot = this.slot(variable);
       slot.t += 1;
       const { beta1: b1, beta2: b2 } = this;
       const stepSize = (this.learningRate * Math.sqrt(1 - b2 ** slot.t)) / (1 - b1 ** slot.t);
       const eps = this.epsilon * Math.sqrt(1 - b2 ** slot.t);
+      const decay = this.learningRate * this.weightDecay;
       tf.tidy(() => {
+        if (fused && variable.dtype === 'float32' && grad.dtype === 'float32') {
+          const attrs = { beta1: b1, beta2: b2, stepSize, epsilon: eps, decay };
+          const inputs = { x: variable, m: slot.m, v: slot.v, grad };
+          const [x, m, v] = tf.engine().runKernel(ADAM_UPDATE, inputs, attrs) as tf.Tensor[];
+          slot.m.assign(m!);
+          slot.v.assign(v!);
+          variable.assign(x!);
+          return;
+        }
         const m = tf.add(tf.mul(slot.m, b1), tf.mul(grad, 1 - b1));
         const v = tf.add(tf.mul(slot.v, b2), tf.mul(tf.square(grad), 1 - b2));
         slot.m.assign(m);
         slot.v.assign(v);
         let next = tf.sub(variable, tf.mul(tf.div(m, tf.add(tf.sqrt(v), eps)), stepSize));
-        if (this.weightDecay > 0) {
-          next = tf.sub(next, tf.mul(variable, this.learningRate * this.weightDecay));
-        }
+        if (this.weightDecay > 0) next = tf.sub(next, tf.mul(variable, decay));
         variable.assign(next);
       });
     }
