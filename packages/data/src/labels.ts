@@ -193,7 +193,8 @@ export class LabelEncoder {
     const problems: Problem[] = [];
     const unknown = (sample: Dataset['samples'][number], h: number, label: string) => {
       const { name, labels: vocab } = this.heads[h]!;
-      const reason = `head "${name}" has label "${label}", which is not among the known labels: ${vocab.join(', ')}`;
+      const known = vocab.join(', ');
+      const reason = `head "${name}" has label "${label}", which is not among the known labels: ${known}`;
       problems.push({ file: sample.source.file, line: sample.source.line, reason });
     };
     dataset.samples.forEach((sample, i) => {

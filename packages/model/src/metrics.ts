@@ -241,7 +241,11 @@ export function headMetrics(
  * for k = 1 … min(5, classes), keyed by k. A true class tied with others ranks
  * after those strictly above it only.
  */
-export function topKAccuracy(probs: Float32Array, labels: Int32Array, numClasses: number): Record<string, number> {
+export function topKAccuracy(
+  probs: Float32Array,
+  labels: Int32Array,
+  numClasses: number,
+): Record<string, number> {
   const ks = Math.min(5, numClasses);
   const hits = new Array<number>(ks).fill(0);
   let count = 0;

@@ -67,7 +67,9 @@ export function averagePrecision(
  *
  * @example
  * // one label; rows scored 0.9 … 0.1, the 1st, 3rd and 4th positive
- * tuneThresholds(Float32Array.from([0.9, 0.8, 0.6, 0.4, 0.3, 0.1]), Float32Array.from([1, 0, 1, 1, 0, 0]), Int32Array.from([1, 1, 1, 1, 1, 1]), 1);
+ * const scores = Float32Array.from([0.9, 0.8, 0.6, 0.4, 0.3, 0.1]);
+ * const truth = Float32Array.from([1, 0, 1, 1, 0, 0]);
+ * tuneThresholds(scores, truth, new Int32Array(6), 1);
  * // → [0.35]: calling the top four positive gives F1 6/7
  */
 export function tuneThresholds(
@@ -182,12 +184,25 @@ export function multiLabelFigures(
     const precision = tp + fp > 0 ? tp / (tp + fp) : 0;
     const recall = tp + fn > 0 ? tp / (tp + fn) : 0;
     const f1 = tp > 0 ? (2 * tp) / (2 * tp + fp + fn) : 0;
-    const averagePrec = averagePrecision(scores, targets, known, k, c);
-    return { label, precision, recall, f1, support: tp + fn, threshold: thresholds[c]!, averagePrecision: averagePrec };
+    return {
+      label,
+      precision,
+      recall,
+      f1,
+      support: tp + fn,
+      threshold: thresholds[c]!,
+      averagePrecision: averagePrecision(scores, targets, known, k, c),
+    };
   });
-  const pooled = counts.reduce((a, c) => ({ tp: a.tp + c.tp, fp: a.fp + c.fp, fn: a.fn + c.fn }), { tp: 0, fp: 0, fn: 0 });
+  const pooled = { tp: 0, fp: 0, fn: 0 };
+  for (const { tp, fp, fn } of counts) {
+    pooled.tp += tp;
+    pooled.fp += fp;
+    pooled.fn += fn;
+  }
   const present = labels.filter((l) => l.support > 0);
-  const mean = (values: number[]) => (values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : 0);
+  const mean = (values: number[]) =>
+    values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : 0;
   return {
     subsetAccuracy: count > 0 ? exactRows / count : 0,
     hammingAccuracy: count > 0 ? rightPairs / (count * k) : 0,
