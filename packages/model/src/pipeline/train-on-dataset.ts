@@ -148,7 +148,7 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
   const seed = options.seed ?? 0;
   const inputSize = options.inputSize ?? 64;
   const batchSize = options.batchSize ?? 32;
-  const epochs = options.epochs ?? 15;
+  const epochs = options.epochs ?? 10;
   const preprocessing = defaultPreprocessing({ ...options.preprocessing, size: inputSize });
 
   const encoder = LabelEncoder.fit(dataset, { kinds: options.headKinds });
