@@ -1,5 +1,7 @@
 import type { Batch } from '@polyhead/data';
 
+import { networkSpec } from '../network.js';
+import type { NetworkSpec } from '../spec.js';
 import type { TrainFeed } from '../train/trainer.js';
 
 /** Colours and shapes of the synthetic two-head images used in tests. */
@@ -163,4 +165,16 @@ export function multiLabelFeed(set: MultiLabelSet, batchSize: number, valCount: 
     train: (epoch) => iterate(chunks(rotate(train, epoch * 7), batchSize)),
     val: () => iterate(valBatches),
   };
+}
+
+/** The two-head (color, type) network the tests train on 12 px synthetic images. */
+export function syntheticSpec(): NetworkSpec {
+  return networkSpec({
+    inputSize: 12,
+    backbone: { width: 8, depth: 2 },
+    heads: [
+      { name: 'color', labels: [...SYNTH_COLORS] },
+      { name: 'type', labels: [...SYNTH_SHAPES] },
+    ],
+  });
 }

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../backend/index.js';
-import { buildNetwork, networkSpec } from '../network.js';
+import { buildNetwork } from '../network.js';
 import { tf } from '../tf.js';
-import { SYNTH_COLORS, SYNTH_SHAPES, syntheticFeed, syntheticSet } from '../test-utils/synthetic.js';
+import { syntheticFeed, syntheticSet, syntheticSpec } from '../test-utils/synthetic.js';
 import { createLossBalancer } from './loss-balance.js';
 import { train } from './trainer.js';
 
@@ -11,14 +11,7 @@ beforeAll(async () => {
   await initBackend('wasm');
 });
 
-const spec = networkSpec({
-  inputSize: 12,
-  backbone: { width: 8, depth: 2 },
-  heads: [
-    { name: 'color', labels: [...SYNTH_COLORS] },
-    { name: 'type', labels: [...SYNTH_SHAPES] },
-  ],
-});
+const spec = syntheticSpec();
 
 describe('uncertainty balancing', () => {
   it('should learn to weigh down a head whose loss is scaled by 100', async () => {

@@ -7,11 +7,11 @@ import {
   multiLabelFeed,
   multiLabelSet,
   SYNTH_COLORS,
-  SYNTH_SHAPES,
   SYNTH_TAGS,
   syntheticBatches,
   syntheticFeed,
   syntheticSet,
+  syntheticSpec,
 } from '../test-utils/synthetic.js';
 import { train, type EpochLog } from './trainer.js';
 
@@ -19,14 +19,7 @@ beforeAll(async () => {
   await initBackend('wasm');
 });
 
-const spec = networkSpec({
-  inputSize: 12,
-  backbone: { width: 8, depth: 2 },
-  heads: [
-    { name: 'color', labels: [...SYNTH_COLORS] },
-    { name: 'type', labels: [...SYNTH_SHAPES] },
-  ],
-});
+const spec = syntheticSpec();
 
 describe('train', () => {
   it('should learn both heads and keep the tensor count flat across epochs', async () => {

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../backend/index.js';
-import { buildNetwork, networkSpec } from '../network.js';
+import { buildNetwork } from '../network.js';
 import { tf } from '../tf.js';
-import { SYNTH_COLORS, SYNTH_SHAPES, syntheticBatches, syntheticSet } from '../test-utils/synthetic.js';
+import { syntheticBatches, syntheticSet, syntheticSpec } from '../test-utils/synthetic.js';
 import { evaluate, train } from '../train/trainer.js';
 import { colourView, hueRotation } from './colour-views.js';
 
@@ -48,14 +48,7 @@ describe('colourView', () => {
 
 describe('invariance in training', () => {
   it('should let the type head recognise colour-shape pairs it never saw', async () => {
-    const spec = networkSpec({
-      inputSize: 12,
-      backbone: { width: 8, depth: 2 },
-      heads: [
-        { name: 'color', labels: [...SYNTH_COLORS] },
-        { name: 'type', labels: [...SYNTH_SHAPES] },
-      ],
-    });
+    const spec = syntheticSpec();
     const set = syntheticSet(900, 12, 1);
     // every colour and every shape is seen, but 3 of the 9 pairs never
     const isUnseen = (i: number) => (set.color[i]! + set.shape[i]!) % 3 === 0;
