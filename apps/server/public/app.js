@@ -97,10 +97,15 @@ async function predictInBrowser(file) {
   /** @type {Record<string, any>} */
   const heads = {};
   state.info.heads.forEach((head, h) => {
-    const top = outputs[h]
+    const row = outputs[h];
+    const top = row
       .map((score, i) => ({ label: head.labels[i], score }))
       .sort((a, b) => b.score - a.score);
     heads[head.name] = { label: top[0].label, score: top[0].score, top };
+    if (head.kind === 'multilabel') {
+      const chosen = new Set(head.labels.filter((_, i) => row[i] >= head.thresholds[i]));
+      heads[head.name].labels = top.filter((t) => chosen.has(t.label)).map((t) => t.label);
+    }
   });
   return { heads, backend: tf.getBackend() };
 }
@@ -164,7 +169,12 @@ function render(heads) {
     const block = el('div', 'head');
     block.dataset.head = name;
     const title = el('h2');
-    title.append(`${name}: `, el('span', 'label', head.label), ` (${percent(head.score)})`);
+    if (head.labels) {
+      // A multi-label head names every label over its threshold, possibly none.
+      title.append(`${name}: `, el('span', 'label', head.labels.join(', ') || '(none)'));
+    } else {
+      title.append(`${name}: `, el('span', 'label', head.label), ` (${percent(head.score)})`);
+    }
     block.append(title);
     for (const { label, score } of head.top ?? [head]) {
       const bar = el('div', 'bar');

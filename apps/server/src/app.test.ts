@@ -120,7 +120,11 @@ describe('createApp', () => {
     const res = await app().request('/v1/model');
     const info = (await res.json()) as ModelInfo;
     expect(info.heads).toEqual(
-      predictor.meta.network.heads.map((h) => ({ name: h.name, labels: h.labels })),
+      predictor.meta.network.heads.map((h) => ({
+        name: h.name,
+        kind: 'softmax',
+        labels: h.labels,
+      })),
     );
     expect(info.inputSize).toBe(32);
     expect(info.backbone).toMatchObject({ kind: 'small-cnn', width: 8, depth: 2 });

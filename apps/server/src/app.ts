@@ -227,21 +227,19 @@ function predictGuard(
   timeoutMs: number,
   holder: ModelHolder,
 ): MiddlewareHandler<AppEnv> {
+  const tooLarge = () =>
+    new ApiError(
+      413,
+      'payload_too_large',
+      `The request body is over the limit of ${maxBodyBytes} bytes per image`,
+      { details: { limit: maxBodyBytes } },
+    );
   const framed = (bytes: number) => bytes + Math.max(1024, Math.ceil(bytes / 10));
-  const limit = (maxSize: number) =>
-    bodyLimit({
-      maxSize,
-      onError: () => {
-        throw new ApiError(
-          413,
-          'payload_too_large',
-          `The request body is over the limit of ${maxBodyBytes} bytes per image`,
-          { details: { limit: maxBodyBytes } },
-        );
-      },
-    });
-  const binary = limit(framed(maxBodyBytes));
-  const json = limit(framed(Math.ceil(maxBodyBytes / 3) * 4));
+  const sizes = { binary: framed(maxBodyBytes), json: framed(Math.ceil(maxBodyBytes / 3) * 4) };
+  const limits = {
+    binary: bodyLimit({ maxSize: sizes.binary, onError: () => Promise.reject(tooLarge()) }),
+    json: bodyLimit({ maxSize: sizes.json, onError: () => Promise.reject(tooLarge()) }),
+  };
   return every(
     async (_c: Context<AppEnv>, next: Next) => {
       // Refuse before reading anything when no model can answer.
@@ -255,8 +253,17 @@ function predictGuard(
           details: { limit: timeoutMs },
         }),
     ),
-    (c: Context<AppEnv>, next: Next) =>
-      c.req.header('content-type')?.includes('json') ? json(c, next) : binary(c, next),
+    (c: Context<AppEnv>, next: Next) => {
+      const kind = c.req.header('content-type')?.includes('json') ? 'json' : 'binary';
+      // NOTE: a declared length is checked here, from the headers alone: bodyLimit would first
+      // open the body stream, which then holds the connection paused, so the server could not
+      // drain the unread body and keep the connection for the client's next request.
+      const declared = c.req.header('transfer-encoding')
+        ? undefined
+        : c.req.header('content-length');
+      if (declared !== undefined && Number(declared) > sizes[kind]) throw tooLarge();
+      return limits[kind](c, next);
+    },
   );
 }
 

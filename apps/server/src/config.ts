@@ -30,6 +30,7 @@ export const ENV_SETTINGS: readonly EnvSetting[] = [
   { env: 'POLYHEAD_MAX_QUEUE', option: 'maxQueue', parse: 'int' },
   { env: 'POLYHEAD_REQUEST_TIMEOUT_MS', option: 'requestTimeoutMs', parse: 'int' },
   { env: 'POLYHEAD_SHUTDOWN_TIMEOUT_MS', option: 'shutdownTimeoutMs', parse: 'int' },
+  { env: 'POLYHEAD_KEEP_ALIVE_TIMEOUT_MS', option: 'keepAliveTimeoutMs', parse: 'int' },
   { env: 'POLYHEAD_API_KEY', option: 'apiKey', parse: 'string' },
   { env: 'POLYHEAD_ADMIN_KEY', option: 'adminKey', parse: 'string' },
   { env: 'POLYHEAD_CORS_ORIGINS', option: 'corsOrigins', parse: 'list' },

@@ -1,10 +1,13 @@
 import type { Preprocessing } from '@polyhead/data';
-import type { BackboneSpec, ModelMeta } from '@polyhead/model';
+import { headThresholds, type BackboneSpec, type ModelMeta } from '@polyhead/model';
 
 /** The answer of `GET /v1/model`. */
 export interface ModelInfo {
-  /** Every head with its vocabulary in output order. */
-  heads: { name: string; labels: string[] }[];
+  /**
+   * Every head with its vocabulary in output order; multi-label heads also give
+   * the score each label needs to be predicted.
+   */
+  heads: { name: string; kind: string; labels: string[]; thresholds?: number[] }[];
   /** Side of the square input, in pixels. */
   inputSize: number;
   /** How images are decoded before the model sees them. */
@@ -20,7 +23,12 @@ export interface ModelInfo {
 export function describeModel(meta: ModelMeta): ModelInfo {
   const { network } = meta;
   return {
-    heads: network.heads.map((head) => ({ name: head.name, labels: [...head.labels] })),
+    heads: network.heads.map((head) => ({
+      name: head.name,
+      kind: head.kind,
+      labels: [...head.labels],
+      ...(head.kind === 'multilabel' ? { thresholds: headThresholds(head) } : {}),
+    })),
     inputSize: network.inputSize,
     preprocessing: meta.preprocessing,
     backbone: network.backbone,

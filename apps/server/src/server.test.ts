@@ -1,4 +1,4 @@
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 
 import { Predictor, tf, type Prediction } from '@polyhead/model';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -211,6 +211,19 @@ describe('startServer', () => {
     await expectStillServing();
   });
 
+  it('should keep the connection usable after refusing a body whose declared length is over the limit', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const over = await fixtureBytes('limits/over_limit.png');
+    const first = await send(agent, over);
+    expect(first.status).toBe(413);
+    // Longer than the grace the HTTP layer gives a connection whose body was left unread.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const second = await send(agent, await fixtureBytes('f15/a_red_square.png'));
+    expect(second.status).toBe(200);
+    expect(second.reused).toBe(true);
+    agent.destroy();
+  });
+
   it('should answer 413 before reading the whole body when a large body streams without a length', async () => {
     const { status, body, sent } = await streamBody(
       { 'transfer-encoding': 'chunked' },
@@ -334,6 +347,23 @@ describe('startServer', () => {
     });
   });
 });
+
+/** Posts a PNG body with a Content-Length through `agent`; reports whether the socket was reused. */
+function send(agent: Agent, body: Uint8Array): Promise<{ status: number; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(new URL('/v1/predict', server.url), {
+      method: 'POST',
+      agent,
+      headers: { 'content-type': 'image/png', 'content-length': String(body.length) },
+    });
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 /**
  * Turns a pending response into a check to run later; a failed request becomes a

@@ -19,6 +19,11 @@ export interface StartServerOptions extends Omit<ServerOptions, 'model' | 'isDra
   host?: string;
   /** Compute backend: `auto`, `tensorflow-gpu`, `tensorflow`, `wasm` or `cpu`. Default `auto`. */
   backend?: string;
+  /**
+   * How long an idle keep-alive connection stays open, in ms. Keep it above the
+   * idle timeout of the load balancer in front (60 s for many). Default 65 s.
+   */
+  keepAliveTimeoutMs?: number;
   /** Longest wait, in ms, for requests in flight when closing; then connections are cut. Default 10 s. */
   shutdownTimeoutMs?: number;
   /**
@@ -88,6 +93,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   // Node's own backstops behind the JSON timeout: slow headers and bodies are cut.
   server.headersTimeout = 30_000;
   server.requestTimeout = (options.requestTimeoutMs ?? 30_000) + 5_000;
+  // Longer than the client's idle timeout, so the client never reuses a connection as it closes.
+  server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);

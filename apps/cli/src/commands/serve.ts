@@ -17,6 +17,7 @@ interface ServeFlags {
   maxQueue?: number;
   requestTimeoutMs?: number;
   shutdownTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
   apiKey?: string;
   adminKey?: string;
   corsOrigin?: string[];
@@ -51,6 +52,7 @@ export function serveCommand(out: Output): Command {
     .option('--max-queue <n>', 'most images waiting; beyond it 503 + Retry-After (env POLYHEAD_MAX_QUEUE; default 256)', positiveInt)
     .option('--request-timeout-ms <n>', 'time a prediction may take before 504 (env POLYHEAD_REQUEST_TIMEOUT_MS; default 30000)', positiveInt)
     .option('--shutdown-timeout-ms <n>', 'wait for requests in flight on SIGTERM (env POLYHEAD_SHUTDOWN_TIMEOUT_MS; default 10000)', positiveInt)
+    .option('--keep-alive-timeout-ms <n>', 'idle keep-alive connections close after this; keep it above your load balancer\'s (env POLYHEAD_KEEP_ALIVE_TIMEOUT_MS; default 65000)', positiveInt)
     .option('--api-key <key>', 'require "Authorization: Bearer <key>" on /v1 routes (env POLYHEAD_API_KEY)')
     .option('--admin-key <key>', 'key of POST /v1/admin/reload; default the API key (env POLYHEAD_ADMIN_KEY)')
     .option('--cors-origin <origins>', 'origins allowed from browsers, comma-separated or repeated, * for any (env POLYHEAD_CORS_ORIGINS)', originList)
@@ -76,6 +78,7 @@ export function serveCommand(out: Output): Command {
         maxQueue: flags.maxQueue,
         requestTimeoutMs: flags.requestTimeoutMs,
         shutdownTimeoutMs: flags.shutdownTimeoutMs,
+        keepAliveTimeoutMs: flags.keepAliveTimeoutMs,
         apiKey: flags.apiKey,
         adminKey: flags.adminKey,
         corsOrigins: flags.corsOrigin,
