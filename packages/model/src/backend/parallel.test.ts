@@ -27,7 +27,7 @@ describe('batch split across the wasm helper thread', () => {
   const savedMinMacs = parallelTuning.minMacs;
 
   beforeAll(async () => {
-    await initBackend('wasm', { wasmThreads: 2 });
+    await initBackend('wasm', { wasmThreads: 2, wasmThreadMode: 'helper' });
     parallelTuning.minMacs = 0;
   });
 

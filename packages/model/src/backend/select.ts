@@ -12,6 +12,7 @@ import { PolyheadError } from '@polyhead/data';
 import { setWasmHelper, wasmHelper } from './parallel.js';
 import { WasmHelper } from './wasm-helper.js';
 import { registerWasmKernels } from './wasm-kernels.js';
+import { useThreadPool, wasmThreadCount } from './wasm-threads.js';
 
 /** Backends polyhead can run on; `auto` takes the fastest one that loads. */
 export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -21,13 +22,22 @@ export interface InitBackendOptions {
   /** Receives one line naming the backend in use (and why, for `auto`); default: silent. */
   log?: (msg: string) => void;
   /**
-   * Threads the wasm backend may use: 2 starts a helper thread that takes half
-   * of each large convolution batch (ignored on a single-core machine). It
-   * pays off only where a second core is really free; on a busy or heavily
-   * shared machine the copies to the helper cost more than they save.
-   * Default: 1.
+   * Threads the wasm backend may use (2 is ignored on a single-core machine).
+   * It pays off only where a second core is really free; on a busy or heavily
+   * shared machine the second thread waits for a core and slows the first.
+   * Changing it re-creates the wasm backend: tensors made on wasm before are
+   * lost. Default: 1.
    */
   wasmThreads?: 1 | 2;
+  /**
+   * How a second wasm thread is used: `pool` loads the package's threaded
+   * binary, whose XNNPACK kernels (convolutions, matrix products, pooling)
+   * split their work in shared memory; `helper` starts a worker with its own
+   * wasm backend that takes half of each large convolution batch, its inputs
+   * copied over. `pool` falls back to `helper` where the threaded binary
+   * cannot start. Default: `pool`.
+   */
+  wasmThreadMode?: 'pool' | 'helper';
 }
 
 /** What {@link initBackend} settled on. */
@@ -82,12 +92,14 @@ async function loadNative(backend: 'tensorflow-gpu' | 'tensorflow'): Promise<voi
   }
 }
 
-async function configureThreads(threads: 1 | 2): Promise<void> {
+async function configureThreads(threads: 1 | 2, mode: 'pool' | 'helper'): Promise<void> {
+  const pool = threads === 2 && mode === 'pool' && (await useThreadPool(2));
+  if (!pool) await useThreadPool(1);
   const current = wasmHelper();
-  if (threads === 1 && current !== undefined) {
+  if ((threads === 1 || pool) && current !== undefined) {
     setWasmHelper(undefined);
     await current.close();
-  } else if (threads === 2 && current === undefined) {
+  } else if (threads === 2 && !pool && current === undefined) {
     // A helper that cannot start leaves the backend on one thread.
     setWasmHelper(await WasmHelper.create());
   }
@@ -97,7 +109,8 @@ async function activate(backend: Concrete, opts: InitBackendOptions): Promise<vo
   if (backend === 'tensorflow' || backend === 'tensorflow-gpu') await loadNative(backend);
   if (backend === 'wasm') {
     registerWasmKernels();
-    await configureThreads(opts.wasmThreads === 2 && availableParallelism() > 1 ? 2 : 1);
+    const threads = opts.wasmThreads === 2 && availableParallelism() > 1 ? 2 : 1;
+    await configureThreads(threads, opts.wasmThreadMode ?? 'pool');
   }
   const tfName = backend === 'tensorflow-gpu' ? 'tensorflow' : backend;
   let ok: boolean;
@@ -113,7 +126,9 @@ async function activate(backend: Concrete, opts: InitBackendOptions): Promise<vo
 function describeActive(): string {
   const name = tf.getBackend();
   if (name !== 'wasm') return name;
-  return `wasm, ${wasmHelper() === undefined ? '1 thread' : '2 threads'}`;
+  if (wasmHelper() !== undefined) return 'wasm, 2 threads (helper)';
+  const threads = wasmThreadCount();
+  return `wasm, ${threads === 1 ? '1 thread' : `${threads} threads (pool)`}`;
 }
 
 /**

@@ -1,0 +1,65 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { growth, onBackend, readAll, relativeError, seededFor } from './__tests__/helpers.js';
+import { wasmHelper } from './parallel.js';
+import { initBackend } from './select.js';
+import { wasmThreadCount } from './wasm-threads.js';
+
+const TOLERANCE = 1e-4;
+
+/** A small training-step's worth of pool-split kernels: conv, matmul, pooling and their gradients. */
+function stepSuite(): Float32Array[] {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(seededFor([6, 12, 12, 8], 131), [6, 12, 12, 8]);
+    const w = tf.tensor4d(seededFor([3, 3, 8, 16], 132), [3, 3, 8, 16]);
+    const d = tf.tensor2d(seededFor([16, 5], 133), [16, 5]);
+    const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
+      const h = tf.relu(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'));
+      const pooled = tf.mean(tf.maxPool(h, 2, 2, 'valid'), [1, 2]);
+      return tf.sum(tf.square(tf.matMul(pooled, c as tf.Tensor2D)));
+    };
+    const { value, grads } = tf.valueAndGrads(f)([x, w, d]);
+    return readAll([value, ...grads]);
+  });
+}
+
+describe('wasm thread pool', () => {
+  let logged = '';
+
+  beforeAll(async () => {
+    await initBackend('wasm', { wasmThreads: 2, log: (line) => (logged = line) });
+  });
+
+  afterAll(async () => {
+    await initBackend('wasm', { wasmThreads: 1 });
+  });
+
+  it('should compute with two pool threads and no helper when two threads are requested', () => {
+    expect(wasmThreadCount()).toBe(2);
+    expect(wasmHelper()).toBeUndefined();
+    expect(logged).toBe('backend: wasm, 2 threads (pool)');
+  });
+
+  it('should match the cpu backend on convolution, pooling and matrix gradients', async () => {
+    const want = await onBackend('cpu', stepSuite);
+    await initBackend('wasm', { wasmThreads: 2 });
+    const got = stepSuite();
+    want.forEach((w, k) => expect(relativeError(got[k]!, w)).toBeLessThan(TOLERANCE));
+  });
+
+  it('should leave tensor and data-id counts flat when called 20 times', () => {
+    expect(growth(() => void stepSuite())).toEqual({ tensors: 0, dataIds: 0 });
+  });
+
+  it('should go back to one thread on the stock binary when one thread is requested', async () => {
+    let line = '';
+    await initBackend('wasm', { wasmThreads: 1, log: (l) => (line = l) });
+    expect(wasmThreadCount()).toBe(1);
+    expect(line).toBe('backend: wasm, 1 thread');
+    const want = await onBackend('cpu', stepSuite);
+    await initBackend('wasm', { wasmThreads: 1 });
+    const got = stepSuite();
+    want.forEach((w, k) => expect(relativeError(got[k]!, w)).toBeLessThan(TOLERANCE));
+  });
+});
