@@ -38,7 +38,7 @@ describe('wasm thread pool', () => {
   it('should compute with two pool threads and no helper when two threads are requested', () => {
     expect(wasmThreadCount()).toBe(2);
     expect(wasmHelper()).toBeUndefined();
-    expect(logged).toBe('backend: wasm, 2 threads (pool)');
+    expect(logged).toBe('backend: wasm, 2 threads');
   });
 
   it('should match the cpu backend on convolution, pooling and matrix gradients', async () => {

@@ -25,7 +25,10 @@ type Factory = (config: Record<string, unknown>) => Promise<EmscriptenModule>;
 interface EmscriptenModule {
   cwrap(name: string, returns: string | null, args: string[]): (...args: number[]) => number;
   tfjs?: Record<string, (...args: number[]) => number>;
-  PThread?: { runningWorkers: { unref(): void }[] };
+  PThread?: {
+    runningWorkers: { unref(): void }[];
+    unusedWorkers: { terminate(): unknown }[];
+  };
 }
 
 /** Writes `text` to `file` unless it is already there, atomically for concurrent processes. */
@@ -89,6 +92,8 @@ export async function createThreadedWasmBackend(threads: number): Promise<tf.Ker
   const backend = new Backend(module);
   // The pool's threads run for the life of the process; they must not keep it alive.
   for (const w of module.PThread?.runningWorkers ?? []) w.unref();
+  // The module starts eight workers up front; those the pool did not take only hold memory.
+  for (const w of module.PThread?.unusedWorkers.splice(0) ?? []) void w.terminate();
   return backend;
 }
 
