@@ -5,6 +5,8 @@
 //   pnpm --filter @polyhead/data --filter @polyhead/model build
 //   pnpm bench [--quick] [--json] [--reps N] [--threads 1|2] [--skip torch,pipeline]
 //
+// --threads: wasm threads (default: the library's, 2 on a multi-core machine).
+//
 // --quick: one repetition, fewer steps (about a minute). --json: the last
 // stdout line is one JSON object with the medians and the ratios
 // polyhead / PyTorch. Progress goes to stderr.
@@ -24,7 +26,7 @@ const TORCH_SCRIPT = path.join(shared, 'bench', 'torch_baseline.py');
 const FASHION7 = path.join(shared, 'datasets', 'fashion7', 'labels.csv');
 
 function parseArgs(argv) {
-  const o = { quick: false, json: false, reps: undefined, threads: 1, skip: [] };
+  const o = { quick: false, json: false, reps: undefined, threads: undefined, skip: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') o.quick = true;
@@ -45,7 +47,9 @@ const ratio = (p, q) => (p === undefined || q === undefined ? undefined : p / q)
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   const note = (msg) => process.stderr.write(`${msg}\n`);
-  await initBackend('wasm', { wasmThreads: o.threads });
+  let backendLine = '';
+  await initBackend('wasm', { wasmThreads: o.threads, log: (line) => (backendLine = line) });
+  const backendName = backendLine.replace(/^backend: /, '');
   const settings = [
     { key: '32', size: 32, batch: 64, train: 20, infer: 20 },
     { key: '96', size: 96, batch: 32, train: 8, infer: 10 },
@@ -94,7 +98,7 @@ async function main() {
   }
   Object.values(nets).forEach((net) => net.model.dispose());
 
-  console.log(`\npolyhead (wasm, ${o.threads} thread${o.threads > 1 ? 's' : ''}) vs PyTorch ${torchMissing ? '(not run)' : '(2 threads)'}: medians of ${o.reps} run${o.reps > 1 ? 's' : ''}, img/s`);
+  console.log(`\npolyhead (${backendName}) vs PyTorch ${torchMissing ? '(not run)' : '(2 threads)'}: medians of ${o.reps} run${o.reps > 1 ? 's' : ''}, img/s`);
   console.log('size  batch   train: polyhead  torch  ratio   infer: polyhead  torch  ratio');
   for (const m of Object.values(medians)) {
     const r = (x) => (x === undefined ? '—' : `${x.toFixed(2)}x`).padStart(7);
@@ -125,7 +129,7 @@ async function main() {
   if (o.json) {
     console.log(JSON.stringify({
       backend: tf.getBackend(),
-      threads: o.threads,
+      backendLine: backendName,
       reps: o.reps,
       quick: o.quick,
       ratios,

@@ -2,15 +2,17 @@
 // Unlike tf.profile's wall-clock times, thread CPU time is little affected by
 // other processes on a shared machine, so small changes stay visible.
 //
-//   node scripts/bench/cpu-profile.mjs [--size 32] [--batch 64] [--steps 3] [--top 25]
+//   node scripts/bench/cpu-profile.mjs [--size 32] [--batch 64] [--steps 3] [--top 25] [--shapes 1] [--threads 1]
+//
+// One wasm thread by default: with the pool, process CPU time also counts its thread.
 import { initBackend, tf } from '../../packages/model/dist/index.js';
 import { randomBatch, referenceNetwork, trainRate } from './reference.mjs';
 
-const o = { size: 32, batch: 64, steps: 3, top: 25, shapes: 0 };
+const o = { size: 32, batch: 64, steps: 3, top: 25, shapes: 0, threads: 1 };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 2) o[argv[i].replace(/^--/, '')] = Number(argv[i + 1]);
 
-await initBackend('wasm');
+await initBackend('wasm', { wasmThreads: o.threads === 1 ? 1 : 2 });
 const totals = new Map();
 let depth = 0;
 let on = false;

@@ -5,7 +5,7 @@
 import { initBackend, tf } from '../../packages/model/dist/index.js';
 import { inferRate, randomBatch, referenceNetwork, trainRate } from './reference.mjs';
 
-const o = { size: 32, batch: 64, threads: 1, top: 20 };
+const o = { size: 32, batch: 64, threads: 2, top: 20 };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 2) o[argv[i].replace(/^--/, '')] = Number(argv[i + 1]);
 
@@ -24,7 +24,7 @@ function report(what, info, wallMs) {
   }
 }
 
-await initBackend('wasm', { wasmThreads: o.threads === 2 ? 2 : 1 });
+await initBackend('wasm', { wasmThreads: o.threads === 1 ? 1 : 2 });
 const net = referenceNetwork(o.size);
 const batch = randomBatch(o.size, o.batch);
 await trainRate(net, batch, { steps: 1, warmup: 2 });
