@@ -45,6 +45,11 @@ export interface BatchOptions {
   /** Leave out a last batch smaller than `batchSize`. Default false. */
   dropLast?: boolean;
   /**
+   * Start at this batch (0-based) of the epoch's order, without decoding the ones before it:
+   * how a run resumed mid-epoch gets the batches it has not trained on yet. Default 0.
+   */
+  startBatch?: number;
+  /**
    * Multi-hot targets over all samples, per head, as {@link LabelEncoder.encodeTargets} gives;
    * each batch carries its rows as `targets`.
    */
@@ -86,6 +91,7 @@ export async function* batches(
     const chunk = order.slice(start, start + batchSize);
     if (chunk.length === batchSize || !opts.dropLast) chunks.push(chunk);
   }
+  chunks.splice(0, opts.startBatch ?? 0);
 
   const key = preprocessingKey(pre);
   const load = (chunk: number[]): Promise<Batch> =>

@@ -8,6 +8,8 @@ export * from './metrics.js';
 export * from './multilabel-metrics.js';
 export * from './train/adam.js';
 export * from './train/trainer.js';
+export * from './train/train-state.js';
+export * from './io/checkpoint-file.js';
 export * from './io/model-dir.js';
 export * from './predictor.js';
 export * from './pipeline/train-on-dataset.js';

@@ -51,6 +51,39 @@ export async function saveModelDir(dir: string, net: Network, meta: ModelMeta): 
   }
 }
 
+/**
+ * Writes a model's three files into `dir`, an existing folder that holds other files too (a run
+ * folder, say), leaving those alone. Each file is written under a temporary name and renamed
+ * into place; `polyhead.json` goes last, so a folder with it holds a complete model.
+ */
+export async function saveModelFiles(dir: string, net: Network, meta: ModelMeta): Promise<void> {
+  const artifacts = await captureArtifacts(net.model);
+  const modelJson = {
+    format: 'layers-model',
+    generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
+    convertedBy: 'polyhead',
+    modelTopology: artifacts.modelTopology,
+    weightsManifest: [{ paths: [MODEL_FILES.weights], weights: artifacts.weightSpecs ?? [] }],
+  };
+  await mkdir(dir, { recursive: true });
+  await rm(path.join(dir, MODEL_FILES.meta), { force: true });
+  await writeAtomic(path.join(dir, MODEL_FILES.weights), new Uint8Array(toArrayBuffer(artifacts.weightData)));
+  await writeAtomic(path.join(dir, MODEL_FILES.topology), JSON.stringify(modelJson));
+  await writeAtomic(path.join(dir, MODEL_FILES.meta), `${JSON.stringify(meta, null, 2)}\n`);
+}
+
+/** Writes `file` through a temporary file beside it and a rename. */
+export async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFile(temp, data);
+    await rename(temp, file);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
 /** Moves `source` to `target`, replacing a directory already there. */
 async function replaceDir(source: string, target: string): Promise<void> {
   const existing = await stat(target).catch(() => null);

@@ -25,7 +25,8 @@ import { tf } from '../tf.js';
 import { colourView, type ColourViewKind } from '../views/colour-views.js';
 import { formatCombo, selectHoldout, type Combo, type HoldoutSpec } from './holdout.js';
 import type { LossBalance } from '../train/loss-balance.js';
-import { evaluate, train, type Invariance, type SelectMetric, type TrainCallbacks, type TrainResult } from '../train/trainer.js';
+import { evaluate, train, type CheckpointOptions, type Invariance, type SelectMetric, type TrainCallbacks, type TrainResult } from '../train/trainer.js';
+import type { TrainCheckpoint } from '../train/train-state.js';
 
 /** Class weights of one head: `balanced` (n / (k · n_c)) or a weight per label name. */
 export type ClassWeightSetting = 'balanced' | Record<string, number>;
@@ -102,6 +103,10 @@ export interface TrainOnDatasetOptions {
   noShuffle?: boolean;
   callbacks?: TrainCallbacks;
   signal?: AbortSignal;
+  /** Checkpoints during training; see {@link CheckpointOptions}. */
+  checkpoint?: CheckpointOptions;
+  /** Continue from a checkpoint of a run with the same dataset and options. */
+  resume?: TrainCheckpoint;
 }
 
 /** An image that failed to decode, where it is listed, and why. */
@@ -236,15 +241,16 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
       net,
       {
         trainSize: trainIdx.length,
-        train: (epoch) =>
+        train: (epoch, fromBatch = 0) =>
           augmented(
             batches(
               dataset.samples,
               labels,
               balanceHead === undefined ? trainIdx : balancedIndices(labels[balanceHead]!, trainIdx, { seed: seed + 2, epoch }),
-              { batchSize, shuffle: !options.noShuffle, seed, epoch, pre: preprocessing, cache, targets },
+              { batchSize, shuffle: !options.noShuffle, seed, epoch, pre: preprocessing, cache, targets, startBatch: fromBatch },
             ),
             flip ? seed * 7919 + epoch : null,
+            fromBatch,
           ),
         val:
           valIdx.length > 0
@@ -264,6 +270,8 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
         patience: options.patience,
         callbacks: options.callbacks,
         signal: options.signal,
+        checkpoint: options.checkpoint,
+        resume: options.resume,
       },
     );
     let unseen: MultiHeadMetrics | undefined;
@@ -461,9 +469,12 @@ export function resolveClassWeights(
   return out;
 }
 
-/** Mirrors a seeded random half of each batch left-right (labels unchanged). */
-async function* augmented(source: AsyncIterable<import('@polyhead/data').Batch>, seed: number | null) {
-  let step = 0;
+/**
+ * Mirrors a seeded random half of each batch left-right (labels unchanged). Batch `i` of an
+ * epoch draws from `seed` and `i` alone; `fromBatch` is the index of the first batch given.
+ */
+async function* augmented(source: AsyncIterable<import('@polyhead/data').Batch>, seed: number | null, fromBatch = 0) {
+  let step = fromBatch;
   for await (const b of source) {
     if (seed === null) {
       yield b;

@@ -82,7 +82,7 @@ export function syntheticFeed(set: SyntheticSet, batchSize: number, valCount: nu
   const val = Array.from({ length: valCount }, (_, i) => n - valCount + i);
   return {
     trainSize: train.length,
-    train: (epoch) => iterate(syntheticBatches(set, rotate(train, epoch * 7), batchSize)),
+    train: (epoch, fromBatch = 0) => iterate(syntheticBatches(set, rotate(train, epoch * 7), batchSize).slice(fromBatch)),
     val: () => iterate(syntheticBatches(set, val, 64)),
   };
 }

@@ -26,7 +26,18 @@ export interface LossBalancer {
   endEpoch(headLosses: number[]): void;
   /** Current weight of each head's loss term, given weights included. */
   effectiveWeights(): number[];
+  /** The balancer's state as plain JSON, for a checkpoint. */
+  saveState(): Promise<BalancerState>;
+  /** Restores a state taken with {@link LossBalancer.saveState}. */
+  restoreState(state: BalancerState): void;
   dispose(): void;
+}
+
+/** Checkpointed state of a balancer: `dwa`'s loss history, or `uncertainty`'s variables and their Adam. */
+export interface BalancerState {
+  history?: number[][];
+  values?: number[];
+  optimizer?: { learningRate: number; slots: { index: number; t: number; m: number[]; v: number[] }[] };
 }
 
 /** Arguments of {@link createLossBalancer}. */
@@ -47,6 +58,14 @@ export function createLossBalancer(args: LossBalancerArgs): LossBalancer {
   const multipliers = base.map(() => 1);
   const history: number[][] = [];
   const temperature = args.temperature ?? 2;
+  const reweigh = () => {
+    if (history.length < 2) return;
+    const [before, last] = history.slice(-2) as [number[], number[]];
+    const rates = last.map((l, h) => (before[h]! > 0 ? l / before[h]! : 1));
+    const exps = rates.map((r) => Math.exp(r / temperature));
+    const sum = exps.reduce((a, b) => a + b, 0);
+    exps.forEach((e, h) => (multipliers[h] = (base.length * e) / sum));
+  };
   return {
     kind: args.kind,
     variables: [],
@@ -55,14 +74,14 @@ export function createLossBalancer(args: LossBalancerArgs): LossBalancer {
     endEpoch(losses) {
       if (args.kind !== 'dwa') return;
       history.push(losses);
-      if (history.length < 2) return;
-      const [before, last] = history.slice(-2) as [number[], number[]];
-      const rates = last.map((l, h) => (before[h]! > 0 ? l / before[h]! : 1));
-      const exps = rates.map((r) => Math.exp(r / temperature));
-      const sum = exps.reduce((a, b) => a + b, 0);
-      exps.forEach((e, h) => (multipliers[h] = (base.length * e) / sum));
+      reweigh();
     },
     effectiveWeights: () => base.map((w, h) => w * multipliers[h]!),
+    saveState: async () => ({ history: history.map((l) => [...l]) }),
+    restoreState(state) {
+      history.splice(0, history.length, ...(state.history ?? []).map((l) => [...l]));
+      reweigh();
+    },
     dispose: () => undefined,
   };
 }
@@ -97,6 +116,23 @@ class UncertaintyBalancer implements LossBalancer {
 
   effectiveWeights(): number[] {
     return this.variables.map((s, h) => this.base[h]! * Math.exp(-s.dataSync()[0]!));
+  }
+
+  async saveState(): Promise<BalancerState> {
+    const index = new Map(this.variables.map((v, i) => [v.name, i]));
+    const { learningRate, slots } = await this.optimizer.getState();
+    return {
+      values: this.variables.map((v) => v.dataSync()[0]!),
+      optimizer: { learningRate, slots: slots.map((s) => ({ index: index.get(s.name)!, t: s.t, m: [...s.m], v: [...s.v] })) },
+    };
+  }
+
+  restoreState(state: BalancerState): void {
+    (state.values ?? []).forEach((value, i) => tf.tidy(() => this.variables[i]!.assign(tf.scalar(value))));
+    const saved = state.optimizer;
+    if (!saved) return;
+    const slots = saved.slots.map((s) => ({ name: this.variables[s.index]!.name, t: s.t, shape: [], m: Float32Array.from(s.m), v: Float32Array.from(s.v) }));
+    this.optimizer.setState({ learningRate: saved.learningRate, slots }, this.variables);
   }
 
   dispose(): void {

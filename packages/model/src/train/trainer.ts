@@ -9,6 +9,7 @@ import { tf } from '../tf.js';
 import type { ViewTransform } from '../views/colour-views.js';
 import { Adam } from './adam.js';
 import { createLossBalancer, type LossBalance, type LossBalancer } from './loss-balance.js';
+import { captureTrainState, restoreTrainState, type HeadSums, type TrainCheckpoint } from './train-state.js';
 
 /**
  * Declared invariance: some heads must not depend on an attribute that other
@@ -35,8 +36,12 @@ export interface Invariance {
 
 /** Where the trainer gets its batches from. */
 export interface TrainFeed {
-  /** Batches of one training epoch (order and shuffling are the feed's). */
-  train(epoch: number): AsyncIterable<Batch>;
+  /**
+   * Batches of one training epoch (order and shuffling are the feed's), starting at batch
+   * `fromBatch` (0-based) when a run resumes mid-epoch; the batches yielded must be those the
+   * whole epoch would have yielded from that position on.
+   */
+  train(epoch: number, fromBatch?: number): AsyncIterable<Batch>;
   /** Samples per training epoch, for progress and the learning-rate schedule. */
   trainSize: number;
   /** Validation batches, read once per epoch; omit to train without validation. */
@@ -79,8 +84,24 @@ export interface TrainOptions {
   /** Heads trained on views with an attribute changed; see {@link Invariance}. */
   invariance?: Invariance;
   callbacks?: TrainCallbacks;
-  /** Aborting ends training after the current batch. */
+  /**
+   * Aborting ends training after the current batch. With `checkpoint`, a checkpoint of that
+   * position is written and `TRAIN_INTERRUPTED` thrown; without, validation runs and training
+   * stops early.
+   */
   signal?: AbortSignal;
+  /** Checkpoints written during the run, so that it can continue with `resume`. */
+  checkpoint?: CheckpointOptions;
+  /** Continue from this checkpoint (of the same network spec, data and options). */
+  resume?: TrainCheckpoint;
+}
+
+/** When and where {@link train} hands out checkpoints. */
+export interface CheckpointOptions {
+  /** Stores a checkpoint (atomically: see `saveTrainCheckpoint`). */
+  save(checkpoint: TrainCheckpoint): Promise<void>;
+  /** Also checkpoint mid-epoch once this many minutes passed since the last one. Default: only at epoch ends. */
+  everyMinutes?: number;
 }
 
 /** Loss and sample count of one head in one batch. */
@@ -169,6 +190,11 @@ export interface TrainResult {
    */
   thresholds: (number[] | undefined)[];
   stoppedEarly: boolean;
+  /**
+   * The last epoch's weight values, in `net.model.weights` order, when the network ends with
+   * the best epoch's instead (to save the last model beside the best).
+   */
+  lastWeights?: { data: Float32Array; shape: number[] }[];
 }
 
 /**
@@ -205,21 +231,60 @@ export async function train(net: Network, feed: TrainFeed, options: TrainOptions
   };
 
   const trainable = net.logitsModel.trainableWeights.map((w) => w.read() as tf.Variable);
-  const history: EpochLog[] = [];
+  let history: EpochLog[] = [];
   let best: { score: number; epoch: number; weights: tf.Tensor[]; val?: MultiHeadMetrics; thresholds: (number[] | undefined)[] } | null = null;
   let step = 0;
   let stoppedEarly = false;
+  let finished = false;
   let lastVal: MultiHeadMetrics | undefined;
   let lastThresholds: (number[] | undefined)[] = heads.map((h) => h.thresholds);
+  let start = { epoch: 1, batch: 0, partial: undefined as TrainCheckpoint['partial'] | undefined };
+  const resume = options.resume;
+
+  const checkpointAt = async (epoch: number, batch: number, epochDone: boolean, partial: TrainCheckpoint['partial']) => {
+    const cp = await captureTrainState(
+      { net, optimizer, balancer, trainable, bestWeights: best && best.weights.length > 0 ? best.weights : undefined },
+      {
+        epoch,
+        batch,
+        epochDone,
+        step,
+        finished,
+        stoppedEarly,
+        partial: { ...partial, sums: partial.sums.map((x) => ({ ...x })) },
+        history: history.slice(),
+        best: best && { score: best.score, epoch: best.epoch, val: best.val, thresholds: best.thresholds, hasWeights: best.weights.length > 0 },
+        lastVal,
+        lastThresholds,
+      },
+    );
+    await options.checkpoint!.save(cp);
+  };
 
   try {
-    for (let epoch = 1; epoch <= options.epochs; epoch++) {
-      await options.callbacks?.onEpochBegin?.(epoch);
-      const started = performance.now();
-      const sums = heads.map(() => ({ loss: 0, right: 0, count: 0 }));
-      let samples = 0;
-      let batch = 0;
-      for await (const b of feed.train(epoch)) {
+    if (resume) {
+      const bestWeights = restoreTrainState({ net, optimizer, balancer, trainable }, resume);
+      history = structuredClone(resume.history);
+      step = resume.step;
+      finished = resume.finished;
+      stoppedEarly = resume.stoppedEarly;
+      lastVal = resume.lastVal;
+      lastThresholds = resume.lastThresholds;
+      if (resume.best) best = { ...resume.best, weights: bestWeights ?? [] };
+      start = resume.epochDone ? { epoch: resume.epoch + 1, batch: 0, partial: undefined } : { epoch: resume.epoch, batch: resume.batch, partial: resume.partial };
+    }
+    let lastCheckpoint = performance.now();
+    const everyMs = (options.checkpoint?.everyMinutes ?? Infinity) * 60_000;
+    for (let epoch = start.epoch; epoch <= options.epochs && !finished; epoch++) {
+      const fromBatch = epoch === start.epoch ? start.batch : 0;
+      const partial = epoch === start.epoch ? start.partial : undefined;
+      if (fromBatch === 0) await options.callbacks?.onEpochBegin?.(epoch);
+      const started = performance.now() - (partial?.seconds ?? 0) * 1000;
+      const sums: HeadSums[] = partial ? partial.sums.map((s) => ({ ...s })) : heads.map(() => ({ loss: 0, right: 0, count: 0 }));
+      let samples = partial?.samples ?? 0;
+      let batch = fromBatch;
+      const progress = () => ({ sums, samples, seconds: (performance.now() - started) / 1000 });
+      for await (const b of feed.train(epoch, fromBatch)) {
         if (options.signal?.aborted) break;
         const batchStart = performance.now();
         optimizer.learningRate = learningRateAt(step);
@@ -256,6 +321,14 @@ export async function train(net: Network, feed: TrainFeed, options: TrainOptions
           learningRate: optimizer.learningRate,
           imagesPerSec: b.shape[0] / ((performance.now() - batchStart) / 1000),
         });
+        if (options.checkpoint && performance.now() - lastCheckpoint >= everyMs) {
+          await checkpointAt(epoch, batch, false, progress());
+          lastCheckpoint = performance.now();
+        }
+      }
+      if (options.signal?.aborted && options.checkpoint && batch < batchesPerEpoch) {
+        await checkpointAt(epoch, batch, false, progress());
+        throw interrupted(epoch, batch);
       }
       const trainSeconds = (performance.now() - started) / 1000;
 
@@ -318,20 +391,23 @@ export async function train(net: Network, feed: TrainFeed, options: TrainOptions
       };
       history.push(log);
       await options.callbacks?.onEpochEnd?.(log);
-      if (options.signal?.aborted) {
-        stoppedEarly = true;
-        break;
-      }
-      if (options.patience !== undefined && best && epoch - best.epoch >= options.patience) {
-        stoppedEarly = true;
-        break;
+      const aborted = options.signal?.aborted ?? false;
+      if (options.patience !== undefined && best && epoch - best.epoch >= options.patience) stoppedEarly = true;
+      if (aborted && !options.checkpoint) stoppedEarly = true;
+      finished = stoppedEarly || epoch === options.epochs;
+      if (options.checkpoint) {
+        await checkpointAt(epoch, batch, true, { sums: [], samples: 0, seconds: 0 });
+        lastCheckpoint = performance.now();
+        if (aborted && !finished) throw interrupted(epoch, batch);
       }
     }
 
     let bestEpoch = history.length;
     let val = lastVal;
     let thresholds = lastThresholds;
+    let lastWeights: { data: Float32Array; shape: number[] }[] | undefined;
     if (best && feed.val && (options.restoreBest ?? true) && best.epoch !== history.length) {
+      lastWeights = net.model.getWeights().map((w) => ({ data: Float32Array.from(w.dataSync()), shape: w.shape.slice() }));
       net.model.setWeights(best.weights);
       bestEpoch = best.epoch;
       val = best.val;
@@ -340,13 +416,20 @@ export async function train(net: Network, feed: TrainFeed, options: TrainOptions
     heads.forEach((head, h) => {
       if (thresholds[h]) head.thresholds = [...thresholds[h]!];
     });
-    return { history, bestEpoch, val, thresholds, stoppedEarly };
+    return { history, bestEpoch, val, thresholds, stoppedEarly, lastWeights };
   } finally {
     if (best) tf.dispose(best.weights);
     tf.dispose(classWeights.filter((w): w is tf.Tensor1D => w !== undefined));
     optimizer.dispose();
     balancer.dispose();
   }
+}
+
+function interrupted(epoch: number, batch: number): PolyheadError {
+  return new PolyheadError('TRAIN_INTERRUPTED', `training interrupted at epoch ${epoch}, batch ${batch}; a checkpoint of that point was written`, {
+    kind: 'runtime',
+    details: { epoch, batch },
+  });
 }
 
 function selectionScore(metric: SelectMetric, val: ValLog): number {
