@@ -92,28 +92,97 @@ const SCHEMAS = {
     required: ['label', 'score'],
     properties: { label: { type: 'string' }, score: { type: 'number' } },
   },
+  HeadPrediction: {
+    type: 'object',
+    description:
+      'One head’s answer. A softmax head gives its most likely label; a multi-label head also ' +
+      'gives its label set (`labels`) and every label’s score (`scores`), and its `label` and ' +
+      '`score` are then the highest-scoring label, whether or not it reached its threshold.',
+    required: ['label', 'score'],
+    additionalProperties: false,
+    properties: {
+      label: { type: 'string' },
+      score: { type: 'number', minimum: 0, maximum: 1 },
+      top: {
+        type: 'array',
+        description: 'The k most likely labels, best first, with `?top=k`',
+        items: ref('LabelScore'),
+      },
+      labels: {
+        type: 'array',
+        description:
+          'Multi-label heads: every label whose score reaches its threshold, best first; may be empty',
+        items: { type: 'string' },
+        uniqueItems: true,
+      },
+      scores: {
+        type: 'object',
+        description: 'Multi-label heads: the sigmoid score of every label of the head',
+        additionalProperties: { type: 'number', minimum: 0, maximum: 1 },
+      },
+    },
+    example: {
+      label: 'summer',
+      score: 0.91,
+      labels: ['summer', 'casual'],
+      scores: { casual: 0.77, formal: 0.04, summer: 0.91 },
+    },
+  },
   Prediction: {
     type: 'object',
     required: ['heads'],
+    additionalProperties: false,
     properties: {
       heads: {
         type: 'object',
-        additionalProperties: {
-          allOf: [ref('LabelScore')],
-          properties: { top: { type: 'array', items: ref('LabelScore') } },
+        description: 'One answer per head (only those of `?heads=`), by head name',
+        additionalProperties: ref('HeadPrediction'),
+      },
+    },
+  },
+  ModelInfo: {
+    type: 'object',
+    required: ['heads', 'inputSize', 'preprocessing', 'backbone', 'metrics', 'createdAt'],
+    properties: {
+      heads: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['name', 'kind', 'labels'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string' },
+            kind: { enum: ['softmax', 'multilabel'] },
+            labels: { type: 'array', items: { type: 'string' } },
+            thresholds: {
+              type: 'array',
+              description: 'Multi-label heads: the score each label needs, in `labels` order',
+              items: { type: 'number' },
+            },
+          },
         },
       },
+      inputSize: { type: 'integer' },
+      preprocessing: { type: 'object' },
+      backbone: { type: 'object' },
+      metrics: { type: 'object', description: 'Training metrics; `val` holds the validation ones' },
+      createdAt: { type: 'string', format: 'date-time' },
+      versions: { type: 'object', additionalProperties: { type: 'string' } },
     },
   },
   Results: {
     type: 'object',
     required: ['results'],
+    additionalProperties: false,
     properties: {
       results: {
         type: 'array',
+        description: 'One entry per image, in request order: its answer or its error',
         items: {
           type: 'object',
           required: ['filename'],
+          oneOf: [{ required: ['heads'] }, { required: ['error'] }],
+          additionalProperties: false,
           properties: {
             filename: { type: ['string', 'null'] },
             heads: { $ref: '#/components/schemas/Prediction/properties/heads' },
@@ -157,7 +226,9 @@ export function openApiDocument(): { openapi: string; paths: Record<string, obje
           requestBody: { required: true, content: IMAGE_BODIES },
           responses: {
             '200': {
-              description: 'Every head’s label and score',
+              description:
+                'Every head’s label and score (and label set for multi-label heads); several ' +
+                'multipart parts answer like the batch route',
               content: json({ oneOf: [ref('Prediction'), ref('Results')] }),
             },
             ...PREDICT_ERRORS,
@@ -179,7 +250,7 @@ export function openApiDocument(): { openapi: string; paths: Record<string, obje
         get: {
           summary: 'Heads, vocabularies, input size, preprocessing, backbone and training metrics',
           responses: {
-            '200': { description: 'The model', content: json({ type: 'object' }) },
+            '200': { description: 'The model', content: json(ref('ModelInfo')) },
             '503': error('Not loaded'),
           },
         },

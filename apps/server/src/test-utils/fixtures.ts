@@ -27,7 +27,10 @@ export async function imageForm(...names: string[]): Promise<FormData> {
   return form;
 }
 
-/** Asserts two predictions name the same labels, with scores equal within `tol`. */
+/**
+ * Asserts two predictions name the same labels (and label sets of multi-label
+ * heads), with scores equal within `tol`.
+ */
 export function expectSamePrediction(actual: Prediction, expected: Prediction, tol = 1e-6): void {
   expect(Object.keys(actual.heads).sort()).toEqual(Object.keys(expected.heads).sort());
   for (const [name, want] of Object.entries(expected.heads)) {
@@ -38,6 +41,12 @@ export function expectSamePrediction(actual: Prediction, expected: Prediction, t
     got.top?.forEach((t, i) =>
       expect(Math.abs(t.score - want.top![i]!.score)).toBeLessThanOrEqual(tol),
     );
+    // Multi-label heads: the same label set, and every label's score.
+    expect(got.labels).toEqual(want.labels);
+    expect(Object.keys(got.scores ?? {})).toEqual(Object.keys(want.scores ?? {}));
+    for (const [label, score] of Object.entries(want.scores ?? {})) {
+      expect(Math.abs(got.scores![label]! - score)).toBeLessThanOrEqual(tol);
+    }
   }
 }
 
