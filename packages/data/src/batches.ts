@@ -222,7 +222,7 @@ function withSource(error: unknown, sample: Sample): unknown {
 }
 
 /** Runs `task` over `items` with at most `limit` in flight; rejects on the first failure. */
-async function forEachLimited<T>(
+export async function forEachLimited<T>(
   items: Iterable<T>,
   limit: number,
   task: (item: T) => Promise<void>,

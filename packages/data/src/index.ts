@@ -29,4 +29,6 @@ export { ImageCache } from './image-cache.js';
 export { batches, checkImages, decodeCached } from './batches.js';
 export type { Batch, BatchOptions, CheckImagesOptions, ImageProblem } from './batches.js';
 export { findDuplicates } from './duplicates.js';
+export { checkDataset, UNUSABLE_KINDS } from './check.js';
+export type { CheckDatasetOptions, CheckProblem, CheckReport, ImageProblemKind } from './check.js';
 export type { FindDuplicatesOptions } from './duplicates.js';
