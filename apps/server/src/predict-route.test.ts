@@ -5,6 +5,7 @@ import { createApp, type ServerOptions } from './app.js';
 import type { ErrorBody } from './errors.js';
 import type { PredictResult } from './predict-route.js';
 import {
+  distinctImages,
   expectSamePrediction,
   fixture,
   fixtureBytes,
@@ -117,6 +118,49 @@ describe('POST /v1/predict', () => {
       code: 'too_many_images',
       details: { limit: 2, count: 3 },
     });
+  });
+
+  it('should share forward passes among concurrent requests and answer each as its image alone', async () => {
+    const lines: string[] = [];
+    const batching = app({ maxBatch: 8, batchWindowMs: 20, log: (line) => lines.push(line) });
+    const names = distinctImages();
+    const queries = ['', '?top=2', '?heads=color', '?top=3&heads=type'];
+    const alone = await Promise.all(
+      names.map(async (name, i) => {
+        const top = i % 4 === 1 ? 2 : i % 4 === 3 ? 3 : undefined;
+        const heads = i % 4 === 2 ? ['color'] : i % 4 === 3 ? ['type'] : undefined;
+        return (await predictor.predict([fixture(name)], { top, heads }))[0]!;
+      }),
+    );
+    const responses = await Promise.all(
+      names.map(async (name, i) => {
+        const bytes = await fixtureBytes(name);
+        const path = `/v1/predict${queries[i % 4]}`;
+        if (i % 3 === 0) return postJson(batching, { image: await base64(name) }, path);
+        if (i % 3 === 1) {
+          return batching.request(path, { method: 'POST', body: await imageForm(name) });
+        }
+        const headers = { 'content-type': 'application/octet-stream' };
+        return batching.request(path, { method: 'POST', headers, body: bytes });
+      }),
+    );
+    for (const [i, res] of responses.entries()) {
+      expect(res.status, names[i]).toBe(200);
+      const answer = (await res.json()) as Prediction;
+      expect(Object.keys(answer.heads), names[i]).toEqual(Object.keys(alone[i]!.heads));
+      expectSamePrediction(answer, alone[i]!);
+    }
+    const sizes = lines
+      .map((line) => JSON.parse(line) as { msg: string; batchSize?: number })
+      .filter((r) => r.msg === 'request')
+      .map((r) => r.batchSize!);
+    expect(sizes).toHaveLength(names.length);
+    expect(Math.max(...sizes)).toBeGreaterThan(1);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(8);
+    const metrics = await (await batching.request('/metrics')).text();
+    const passes = Number(/^polyhead_batch_size_count (\d+)$/m.exec(metrics)![1]);
+    expect(passes).toBeLessThan(names.length);
+    expect(passes).toBeGreaterThanOrEqual(Math.ceil(names.length / 8));
   });
 
   it('should answer 504 and drop the queued image when the request times out', async () => {
