@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 
+import { compareCommand } from './commands/compare.js';
 import { demoCommand } from './commands/demo.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { predictCommand } from './commands/predict.js';
@@ -20,7 +21,7 @@ const program = new Command('polyhead')
   .showHelpAfterError()
   .exitOverride();
 
-for (const command of [trainCommand(out), evaluateCommand(out), predictCommand(out), demoCommand(out), serveCommand(out)]) {
+for (const command of [trainCommand(out), evaluateCommand(out), predictCommand(out), demoCommand(out), compareCommand(out), serveCommand(out)]) {
   program.addCommand(command.exitOverride().showHelpAfterError());
 }
 
