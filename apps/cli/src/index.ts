@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 
 import { compareCommand } from './commands/compare.js';
+import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { predictCommand } from './commands/predict.js';
@@ -21,7 +22,7 @@ const program = new Command('polyhead')
   .showHelpAfterError()
   .exitOverride();
 
-for (const command of [trainCommand(out), evaluateCommand(out), predictCommand(out), demoCommand(out), compareCommand(out), serveCommand(out)]) {
+for (const command of [checkCommand(out), trainCommand(out), evaluateCommand(out), predictCommand(out), demoCommand(out), compareCommand(out), serveCommand(out)]) {
   program.addCommand(command.exitOverride().showHelpAfterError());
 }
 

@@ -21,6 +21,13 @@ export function positiveNumber(value: string): number {
   return n;
 }
 
+/** Commander parser for a non-negative number option. */
+export function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`expected a number >= 0, got "${value}"`);
+  return n;
+}
+
 /** Commander parser for a number in [0, 1). */
 export function fraction(value: string): number {
   const n = Number(value);

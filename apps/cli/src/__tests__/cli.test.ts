@@ -61,7 +61,16 @@ describe('polyhead train', () => {
   it('should write a loadable model directory with per-head validation metrics when given a CSV', async () => {
     expect(trainRun.stderr).not.toMatch(/^error /m);
     expect(trainRun.code).toBe(0);
-    expect((await readdir(model)).sort()).toEqual(['model.json', 'polyhead.json', 'weights.bin']);
+    expect((await readdir(model)).sort()).toEqual([
+      'checkpoint.bin',
+      'config.json',
+      'last',
+      'metrics.jsonl',
+      'model.json',
+      'polyhead.json',
+      'train.log',
+      'weights.bin',
+    ]);
 
     const meta = await readJson<SavedMeta>(join(model, 'polyhead.json'));
     expect(meta.network.heads.map((h) => [h.name, h.labels])).toEqual([

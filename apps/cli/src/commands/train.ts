@@ -5,11 +5,12 @@ import { loadDataset, PolyheadError, type Dataset } from '@polyhead/data';
 import type { ClassWeightSetting, MultiHeadMetrics, SelectMetric } from '@polyhead/model';
 
 import type { Output } from '../output.js';
-import { fraction, headKinds, headList, headWeights, invariances, nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
+import { fraction, headKinds, headList, headWeights, invariances, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from '../options.js';
 import { trainingProgress } from '../training-progress.js';
+import { checkBeforeTraining, openRun, writeSkipped, type TrainRun } from '../train-run.js';
 
 export interface TrainCommandOptions {
-  data: string;
+  data?: string;
   val?: string;
   heads?: string[];
   separator: string;
@@ -42,7 +43,10 @@ export interface TrainCommandOptions {
   cacheMb: number;
   onBadImage: 'fail' | 'skip';
   dedupe: boolean;
-  out: string;
+  out?: string;
+  resume?: string;
+  force?: boolean;
+  checkpointMinutes: number;
   json?: boolean;
 }
 
@@ -50,8 +54,11 @@ export interface TrainCommandOptions {
 export function trainCommand(out: Output): Command {
   return new Command('train')
     .description('train a multi-output classifier on a CSV manifest (image,head1,head2,…) or a folder of <label1>_<label2>/ subfolders')
-    .requiredOption('--data <csv|folder>', 'training data: a CSV manifest or a folder of combination subfolders')
-    .requiredOption('--out <dir>', 'model directory to write')
+    .option('--data <csv|folder>', 'training data: a CSV manifest or a folder of combination subfolders')
+    .option('--out <dir>', 'run folder to write: the model, config.json, metrics.jsonl, train.log, checkpoint.bin, last/')
+    .option('--resume <dir>', 'continue the interrupted run in this folder, with the settings in its config.json')
+    .option('--force', 'replace a finished (or restart an unfinished) run at --out')
+    .option('--checkpoint-minutes <n>', 'also checkpoint mid-epoch this often (checkpoints are written every epoch)', nonNegativeNumber, 10)
     .option('--val <csv|folder>', 'explicit validation set (default: split off --val-fraction of --data)')
     .option('--heads <names>', 'head names, for folder datasets (e.g. color,type)', headList)
     .option('--separator <sep>', 'separator of folder names', '_')
@@ -91,18 +98,33 @@ export function trainCommand(out: Output): Command {
 }
 
 /** The train job, shared with `demo`. */
-export async function runTrain(opts: TrainCommandOptions, out: Output) {
+export async function runTrain(given: TrainCommandOptions, output: Output) {
+  const run = await openRun(given, output);
+  try {
+    return await trainInRun(run);
+  } finally {
+    run.close();
+  }
+}
+
+async function trainInRun(run: TrainRun<TrainCommandOptions>) {
+  const { opts, out } = run;
   // TensorFlow.js loads only for the commands that compute.
-  const { formatCombo, initBackend, parseCombos, saveModelDir, trainOnDataset } = await import('@polyhead/model');
+  const { formatCombo, initBackend, parseCombos, saveModelDir, saveModelFiles, tf, trainOnDataset } = await import('@polyhead/model');
   const parsedWeights = parseClassWeights(opts.classWeights);
   const backend = await initBackend(opts.backend as never, { log: (m) => out.info(m) });
   const dataset = await loadDataset(opts.data, { heads: opts.heads, separator: opts.separator });
   const classWeights = parsedWeights?.['*'] ? Object.fromEntries(dataset.heads.map((h) => [h, 'balanced' as const])) : parsedWeights;
   const val = opts.val ? await loadDataset(opts.val, { heads: opts.heads ?? dataset.heads, separator: opts.separator }) : undefined;
   reportDataset(out, dataset);
+  const check = await checkBeforeTraining(dataset, opts.size, out);
   out.info(`training ${dataset.heads.join(' + ')} on ${dataset.samples.length} images (${backend.name} backend, ${opts.size}px, ${opts.epochs} epochs)`);
   const started = performance.now();
   const trained = await trainOnDataset({
+    check,
+    checkpoint: run.checkpoint,
+    resume: run.resume,
+    signal: run.signal,
     dataset,
     val,
     valFraction: opts.valFraction,
@@ -131,15 +153,32 @@ export async function runTrain(opts: TrainCommandOptions, out: Output) {
     cacheMb: opts.cacheMb,
     onBadImage: opts.onBadImage,
     dedupe: opts.dedupe,
-    callbacks: trainingProgress(out, opts.epochs),
+    callbacks: trainingProgress(out, opts.epochs, { onEpochBegin: run.begin, onEpochEnd: run.onEpochEnd }),
+  }).catch((error: unknown) => {
+    throw run.explain(error);
   });
   const seconds = (performance.now() - started) / 1000;
-  for (const b of trained.badImages) out.warn(`skipped bad image ${b.message} [${b.code}]`);
+  for (const b of trained.badImages.slice(0, 20)) out.warn(`skipped bad image ${b.message} [${b.code}]`);
+  if (trained.badImages.length > 0) out.warn(`skipped ${trained.badImages.length} unusable images, listed in ${opts.out}/skipped-images.txt`);
+  await writeSkipped(opts.out, trained);
   if (trained.duplicates.groups > 0) {
     out.info(`${trained.duplicates.images} images in ${trained.duplicates.groups} groups of identical pixels, each group kept on one side of the split`);
   }
   trained.meta.training = { ...trained.meta.training, seconds, history: trained.result.history };
-  await saveModelDir(opts.out, trained.net, trained.meta);
+  // The last epoch's model goes to last/, the one the run ends with (the best) to the top.
+  const lastMeta = { ...trained.meta, training: { ...trained.meta.training, bestEpoch: trained.result.history.length } };
+  const bestWeights = trained.result.lastWeights && trained.net.model.getWeights().map((w) => w.clone());
+  if (trained.result.lastWeights) {
+    const last = trained.result.lastWeights.map((w) => tf.tensor(w.data, w.shape));
+    trained.net.model.setWeights(last);
+    tf.dispose(last);
+  }
+  await saveModelDir(`${opts.out}/last`, trained.net, lastMeta);
+  if (bestWeights) {
+    trained.net.model.setWeights(bestWeights);
+    tf.dispose(bestWeights);
+  }
+  await saveModelFiles(opts.out, trained.net, trained.meta);
   if (trained.result.val) printSummary(out, trained.result.val, trained.result.bestEpoch);
   if (trained.unseen) {
     out.info(`held out: ${trained.heldOut.map(formatCombo).join('; ')}`);

@@ -3,6 +3,8 @@ import {
   batches,
   checkImages,
   comboKey,
+  UNUSABLE_KINDS,
+  type CheckReport,
   DataError,
   findDuplicates,
   defaultPreprocessing,
@@ -47,6 +49,11 @@ export interface TrainOnDatasetOptions {
    * `skip` leaves them out and reports them. Default `fail`.
    */
   onBadImage?: 'fail' | 'skip';
+  /**
+   * A `checkDataset` report of `dataset` with the same preprocessing: its unusable images and
+   * duplicate groups are taken as they are instead of decoding everything again.
+   */
+  check?: CheckReport;
   /** Keep images with identical decoded pixels on one side of the split. Default true. */
   dedupe?: boolean;
   /** Square input side. Default 64. */
@@ -165,7 +172,11 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
 
   // Decode everything once before training: bad images are all reported up
   // front (not mid-epoch), and the cache is warm for the first epoch.
-  const problems = await checkImages(dataset.samples, preprocessing, { cache });
+  const problems = options.check
+    ? options.check.problems
+        .filter((p) => UNUSABLE_KINDS.has(p.kind))
+        .map((p) => ({ index: p.index, path: p.file, source: p.source ?? { file: p.file }, error: { code: p.code ?? p.kind, message: p.message } }))
+    : await checkImages(dataset.samples, preprocessing, { cache });
   const badImages: BadImage[] = problems.map((p) => ({
     file: p.source.file,
     line: p.source.line,
@@ -186,7 +197,13 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
   const usable = (i: number) => !bad.has(i);
   const candidates = dataset.samples.map((_, i) => i).filter((i) => !holdout.heldOut[i] && usable(i));
   const unseenIdx = dataset.samples.map((_, i) => i).filter((i) => holdout.heldOut[i] && usable(i));
-  const groups = options.dedupe === false ? [] : await findDuplicates(dataset.samples, preprocessing, { indices: candidates, cache });
+  const inCandidates = new Set(candidates);
+  const groups =
+    options.dedupe === false
+      ? []
+      : options.check
+        ? options.check.duplicateGroups.map((g) => g.filter((i) => inCandidates.has(i))).filter((g) => g.length > 1)
+        : await findDuplicates(dataset.samples, preprocessing, { indices: candidates, cache });
   let trainIdx: number[];
   let valIdx: number[];
   let valSamples: Sample[];
@@ -268,7 +285,13 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
         lossBalance: options.lossBalance,
         invariance,
         patience: options.patience,
-        callbacks: options.callbacks,
+        callbacks: {
+          ...options.callbacks,
+          onEpochEnd: async (log) => {
+            log.memory.cacheMb = cache.bytes / 2 ** 20;
+            await options.callbacks?.onEpochEnd?.(log);
+          },
+        },
         signal: options.signal,
         checkpoint: options.checkpoint,
         resume: options.resume,

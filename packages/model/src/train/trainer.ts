@@ -167,7 +167,8 @@ export interface EpochLog {
   learningRate: number;
   /** Whether this epoch is the best so far. */
   best: boolean;
-  memory: { numTensors: number; rssMb: number };
+  /** Live tensors and process RSS at the epoch's end; `cacheMb`, the decoded-image cache, when the feed has one. */
+  memory: { numTensors: number; rssMb: number; cacheMb?: number };
 }
 
 /** Progress hooks; the trainer itself never prints. */
