@@ -1,6 +1,10 @@
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
-import { Predictor, type Prediction } from '@polyhead/model';
+import { loadDataset } from '@polyhead/data';
+import { Predictor, saveModelDir, trainOnDataset, type Prediction } from '@polyhead/model';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
@@ -78,9 +82,10 @@ function expectShown(
 
 describe.skipIf(!hasChromium)(title, () => {
   let labelCounts: Record<string, number>;
+  let backend: 'wasm' | 'cpu';
 
   beforeAll(async () => {
-    const backend = await useTestBackend();
+    backend = await useTestBackend();
     predictor = await Predictor.load(inject('modelDir'));
     labelCounts = Object.fromEntries(
       predictor.meta.network.heads.map((h) => [h.name, h.labels.length]),
@@ -152,5 +157,58 @@ describe.skipIf(!hasChromium)(title, () => {
     // A 32×32 image needs no resampling for this model, so the inputs are the same.
     const [expected] = await predictor.predict([fixture('f15/a_red_square.png')], { top: 3 });
     expectShown(await shown(), expected!, labelCounts);
+  });
+
+  it('should show a multi-label head’s label set, answered by the server and by the browser', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'polyhead-web-multilabel-'));
+    const modelDir = path.join(root, 'model');
+    const { net, meta } = await trainOnDataset({
+      dataset: await loadDataset(fixture('f04/train.csv')),
+      inputSize: 32,
+      backbone: { width: 8, depth: 2 },
+      epochs: 1,
+      seed: 3,
+      headKinds: { type: 'multilabel' },
+    });
+    await saveModelDir(modelDir, net, meta);
+    net.model.dispose();
+    const multi = await startServer({ modelDir, port: 0, backend, log: () => undefined });
+    const tab = await browser.newPage();
+    try {
+      const image = fixture('f15/c_green_triangle.png');
+      const res = await fetch(`${multi.url}/v1/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'image/png' },
+        body: await fixtureBytes('f15/c_green_triangle.png'),
+      });
+      const { heads } = (await res.json()) as Prediction;
+      const { labels, scores } = heads.type!;
+      const set = labels!.join(', ') || '(none)';
+
+      await tab.goto(multi.url);
+      for (const mode of ['server', 'browser']) {
+        await tab.check(`input[name=mode][value=${mode}]`);
+        await tab.setInputFiles('#file', image);
+        await tab.waitForSelector(`#results[data-state="${mode}"] .head`, { timeout: 60_000 });
+        const type = await tab.$eval('#results .head[data-head="type"]', (block: PageElement) => ({
+          label: block.querySelector('.label')!.textContent,
+          bars: Array.from(block.querySelectorAll('.bar')).map((bar) => [
+            bar.dataset.label!,
+            parseFloat(bar.querySelector('.score')!.textContent!) / 100,
+          ]),
+        }));
+        expect(type.label, mode).toBe(set);
+        expect(type.bars.map(([label]) => label).sort(), mode).toEqual(Object.keys(scores!).sort());
+        for (const [label, score] of type.bars as [string, number][]) {
+          expect(Math.abs(score - scores![label]!), `${mode} ${label}`).toBeLessThanOrEqual(0.0006);
+        }
+        // Refresh the results between modes, so the second check reads the second answer.
+        await tab.evaluate(() => document.querySelector('#results').replaceChildren());
+      }
+    } finally {
+      await tab.close();
+      await multi.close();
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
