@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 
-import { checkDataset, defaultPreprocessing, PolyheadError, UNUSABLE_KINDS, type CheckReport, type Dataset } from '@polyhead/data';
+import { checkDataset, defaultPreprocessing, PolyheadError, UNUSABLE_KINDS, type CheckReport, type Dataset, type ImageCache } from '@polyhead/data';
 import type { CheckpointOptions, TrainCheckpoint, TrainedModel } from '@polyhead/model';
 
 import type { Output } from './output.js';
@@ -158,8 +158,8 @@ export function checkResultsFile(origin: string, size: number): string {
 }
 
 /** Checks a dataset's images before training, remembering results by size and mtime, and says what it found. */
-export async function checkBeforeTraining(dataset: Dataset, size: number, out: Output): Promise<CheckReport> {
-  const report = await checkDataset(dataset.samples, defaultPreprocessing({ size }), { resultsFile: checkResultsFile(dataset.origin, size) });
+export async function checkBeforeTraining(dataset: Dataset, size: number, cache: ImageCache, out: Output): Promise<CheckReport> {
+  const report = await checkDataset(dataset.samples, defaultPreprocessing({ size }), { cache, resultsFile: checkResultsFile(dataset.origin, size) });
   const unusable = report.problems.filter((p) => UNUSABLE_KINDS.has(p.kind)).length;
   const warnings = report.problems.filter((p) => !UNUSABLE_KINDS.has(p.kind));
   for (const p of warnings.filter((w) => w.kind === 'extension').slice(0, 20)) out.warn(p.message);

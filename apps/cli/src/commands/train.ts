@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 
 import { Command, Option } from 'commander';
-import { loadDataset, PolyheadError, type Dataset } from '@polyhead/data';
+import { ImageCache, loadDataset, PolyheadError, type Dataset } from '@polyhead/data';
 import type { ClassWeightSetting, MultiHeadMetrics, SelectMetric } from '@polyhead/model';
 
 import type { Output } from '../output.js';
@@ -117,11 +117,14 @@ async function trainInRun(run: TrainRun<TrainCommandOptions>) {
   const classWeights = parsedWeights?.['*'] ? Object.fromEntries(dataset.heads.map((h) => [h, 'balanced' as const])) : parsedWeights;
   const val = opts.val ? await loadDataset(opts.val, { heads: opts.heads ?? dataset.heads, separator: opts.separator }) : undefined;
   reportDataset(out, dataset);
-  const check = await checkBeforeTraining(dataset, opts.size, out);
+  // Images the check decodes stay in the cache for the first epoch.
+  const cache = new ImageCache(opts.cacheMb * 2 ** 20);
+  const check = await checkBeforeTraining(dataset, opts.size, cache, out);
   out.info(`training ${dataset.heads.join(' + ')} on ${dataset.samples.length} images (${backend.name} backend, ${opts.size}px, ${opts.epochs} epochs)`);
   const started = performance.now();
   const trained = await trainOnDataset({
     check,
+    cache,
     checkpoint: run.checkpoint,
     resume: run.resume,
     signal: run.signal,

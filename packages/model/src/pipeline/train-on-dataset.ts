@@ -106,6 +106,8 @@ export interface TrainOnDatasetOptions {
   patience?: number;
   /** Decoded-image cache budget in MiB. Default 1024. */
   cacheMb?: number;
+  /** A decoded-image cache to use instead of a new one of `cacheMb` (one a `checkDataset` run has filled, say). */
+  cache?: ImageCache;
   /** Keep the training order as listed (no shuffling). Default false. */
   noShuffle?: boolean;
   callbacks?: TrainCallbacks;
@@ -168,7 +170,7 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
   const targets = encoder.encodeTargets(dataset);
   const balanceHead = resolveBalanceHead(encoder, options.balanceHead);
   const holdout = selectHoldout(dataset, options.holdout ?? {}, seed);
-  const cache = new ImageCache((options.cacheMb ?? 1024) * 2 ** 20);
+  const cache = options.cache ?? new ImageCache((options.cacheMb ?? 1024) * 2 ** 20);
 
   // Decode everything once before training: bad images are all reported up
   // front (not mid-epoch), and the cache is warm for the first epoch.
