@@ -17,3 +17,7 @@ export * from './backend/index.js';
 export * from './views/colour-views.js';
 export * from './pipeline/holdout.js';
 export * from './train/loss-balance.js';
+export * from './pretrained/index.js';
+export * from './backbone/pretrained.js';
+export * from './augment/index.js';
+export * from './pipeline/train-with-backbone.js';

@@ -26,10 +26,14 @@ export interface Network {
  */
 export function buildNetwork(spec: NetworkSpec, options: { seed?: number } = {}): Network {
   const { seed } = options;
+  if (spec.backbone.kind !== 'small-cnn') {
+    throw new TypeError(`buildNetwork builds small-CNN networks; a ${spec.backbone.kind} backbone is built with buildPretrainedNetwork`);
+  }
+  const backbone = spec.backbone;
   const input = tf.input({ shape: [spec.inputSize, spec.inputSize, 3], name: 'input' });
-  const depth = spec.backbone.depth;
+  const depth = backbone.depth;
   const shared = spec.sharedDepth ?? depth;
-  const trunk = buildSmallCnn(input, spec.backbone, seed, { to: shared });
+  const trunk = buildSmallCnn(input, backbone, seed, { to: shared });
   const chain = spec.chain ?? [];
   // Chained heads are built in chain order, each seeing the probabilities of
   // those before it; the model's outputs stay in head order.
@@ -44,7 +48,7 @@ export function buildNetwork(spec: NetworkSpec, options: { seed?: number } = {})
     const headSeed = seed === undefined ? undefined : seed + 100 + 10 * h;
     let features =
       shared < depth
-        ? buildSmallCnn(trunk, spec.backbone, headSeed, { from: shared, prefix: `${head.output}_branch_` })
+        ? buildSmallCnn(trunk, backbone, headSeed, { from: shared, prefix: `${head.output}_branch_` })
         : trunk;
     const inChain = chain.includes(head.name);
     if (inChain && earlier.length > 0) {

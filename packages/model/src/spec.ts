@@ -33,7 +33,23 @@ export interface SmallCnnSpec {
   dropout: number;
 }
 
-export type BackboneSpec = SmallCnnSpec;
+/**
+ * A pretrained layers model cut at a feature layer and pooled. The saved model carries its
+ * weights; `source` only says where they came from.
+ */
+export interface PretrainedBackboneSpec {
+  kind: 'pretrained';
+  /** Registry name (`mobilenet-v2-0.35`), or the path or URL of the `model.json`. */
+  source: string;
+  /** Layer whose output is globally average-pooled into the features. */
+  featureLayer: string;
+  /** Length of the pooled feature vector. */
+  featureChannels: number;
+  /** Dropout rate on the pooled features. Default 0. */
+  dropout: number;
+}
+
+export type BackboneSpec = SmallCnnSpec | PretrainedBackboneSpec;
 
 /** Everything needed to rebuild a network's architecture. */
 export interface NetworkSpec {

@@ -1,0 +1,3 @@
+export * from './registry.js';
+export * from './download.js';
+export * from './load.js';
