@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { initBackend } from '../backend/index.js';
-import { buildNetwork } from '../network.js';
+import { buildNetwork, networkSpec } from '../network.js';
 import { tf } from '../tf.js';
 import { syntheticFeed, syntheticSet, syntheticSpec } from '../test-utils/synthetic.js';
 import { loadTrainCheckpoint, saveTrainCheckpoint, type TrainCheckpoint } from './train-state.js';
@@ -94,9 +94,42 @@ describe('train with checkpoints', () => {
     second.model.dispose();
   }, 60_000);
 
+  it('should stop naming epoch, batch and heads when a batch turns the gradients non-finite, leaving the last good checkpoint', async () => {
+    const file = path.join(dir, 'nan.ckpt');
+    const good = feed();
+    const poisoned = {
+      ...good,
+      // Batch 3 of epoch 2 is all NaN: ReLU and max pooling turn it into 0, so the loss stays finite.
+      async *train(epoch: number, fromBatch = 0) {
+        let i = fromBatch;
+        for await (const b of good.train(epoch, fromBatch)) {
+          i++;
+          if (epoch === 2 && i === 3) {
+            yield { ...b, x: new Float32Array(b.x.length).fill(Number.NaN) };
+          } else yield b;
+        }
+      },
+    };
+    const net = buildNetwork(spec, { seed: 4 });
+    const before = tf.memory().numTensors;
+    const error = (await train(net, poisoned, { ...base, checkpoint: { save: (cp) => saveTrainCheckpoint(file, cp) } }).catch((e: unknown) => e)) as {
+      code?: string;
+      message: string;
+      details: Record<string, unknown>;
+    };
+    expect(error.code).toBe('TRAIN_NONFINITE_LOSS');
+    expect(error.message).toMatch(/^gradients became NaN or infinite at epoch 2, batch 3 \(the backbone shared by every head; loss [^)]*\); the step was not applied/);
+    expect(error.details).toMatchObject({ epoch: 2, batch: 3, heads: ['color', 'type'] });
+    expect(tf.memory().numTensors).toBe(before);
+    const kept = await loadTrainCheckpoint(file);
+    expect([kept.epoch, kept.epochDone]).toEqual([1, true]);
+    for (const a of kept.arrays) expect(Array.from(a.data).every(Number.isFinite)).toBe(true);
+    net.model.dispose();
+  });
+
   it('should refuse a checkpoint whose weights do not fit the network', async () => {
     const file = path.join(dir, 'epochs.ckpt');
-    const other = buildNetwork({ ...spec, backbone: { ...spec.backbone, width: 6 } }, { seed: 1 });
+    const other = buildNetwork(networkSpec({ inputSize: 12, backbone: { width: 6, depth: 2 }, heads: spec.heads }), { seed: 1 });
     const error = await train(other, feed(), { ...base, resume: await loadTrainCheckpoint(file) }).catch((e: unknown) => e);
     expect((error as { code?: string }).code).toBe('CHECKPOINT_MISMATCH');
     other.model.dispose();

@@ -301,6 +301,15 @@ export async function train(net: Network, feed: TrainFeed, options: TrainOptions
             { kind: 'runtime', details: { epoch, batch, heads: bad } },
           );
         }
+        if (values.nonFinite.length > 0) {
+          const parts = values.nonFinite;
+          const where = parts.includes('backbone') ? `the backbone shared by every head${parts.length > 1 ? ` and head ${parts.filter((p) => p !== 'backbone').join(', ')}` : ''}` : `head ${parts.join(', ')}`;
+          throw new PolyheadError(
+            'TRAIN_NONFINITE_LOSS',
+            `gradients became NaN or infinite at epoch ${epoch}, batch ${batch} (${where}; loss ${values.total}); the step was not applied; lower --lr or check the inputs`,
+            { kind: 'runtime', details: { epoch, batch, heads: parts.includes('backbone') ? heads.map((h) => h.name) : parts, parts } },
+          );
+        }
         heads.forEach((_, h) => {
           const v = values.heads[h]!;
           sums[h]!.loss += v.loss * v.count;
@@ -450,6 +459,8 @@ function selectionScore(metric: SelectMetric, val: ValLog): number {
 interface StepValues {
   total: number;
   heads: { loss: number; right: number; count: number }[];
+  /** Parts of the network whose gradient was not finite (the step was not applied). */
+  nonFinite: string[];
 }
 
 /** One optimizer step on one batch; returns the losses read back. */
@@ -480,6 +491,7 @@ async function trainStep(
 
   let perHead: tf.Scalar[] = [];
   let right: tf.Scalar[] = [];
+  let nonFinite: string[] = [];
   const summary = tf.tidy(() => {
     let x = tf.tensor4d(batch.x, batch.shape);
     if (view) {
@@ -504,8 +516,13 @@ async function trainStep(
     const own = new Set(balancer.variables);
     const update = (keep: (v: tf.Variable) => boolean) =>
       new Map(vars.filter((v) => grads[v.name] && keep(v)).map((v) => [v, grads[v.name]!]));
-    optimizer.apply(update((v) => !own.has(v)));
-    balancer.apply(update((v) => own.has(v)));
+    // NOTE: a non-finite input or weight can leave the loss finite (ReLU and max pooling turn
+    // NaN into 0 on wasm), so the gradients are checked as well, before any update.
+    nonFinite = nonFiniteParts(net, vars.filter((v) => grads[v.name]).map((v) => [v, grads[v.name]!]));
+    if (nonFinite.length === 0) {
+      optimizer.apply(update((v) => !own.has(v)));
+      balancer.apply(update((v) => own.has(v)));
+    }
     return tf.stack([value, ...perHead, ...right]);
   });
   tf.dispose([...perHead, ...right]);
@@ -515,7 +532,24 @@ async function trainStep(
   return {
     total: values[0]!,
     heads: counts.map((count, h) => ({ loss: values[1 + h]!, right: values[1 + k + h]!, count })),
+    nonFinite,
   };
+}
+
+/**
+ * Names the parts of the network (head names, or `backbone`) with a NaN or infinite gradient;
+ * empty when all are finite. One read-back for all variables: x − x is 0 for finite x, else NaN.
+ */
+function nonFiniteParts(net: Network, grads: [tf.Variable, tf.Tensor][]): string[] {
+  if (grads.length === 0) return [];
+  const checks = tf.stack(grads.map(([, g]) => tf.sum(tf.sub(g, g)))).dataSync();
+  const owner = new Map<tf.Variable, string>();
+  net.headVariables.forEach((vars, h) => vars.forEach((v) => owner.set(v, net.spec.heads[h]!.name)));
+  const parts = new Set<string>();
+  grads.forEach(([v], i) => {
+    if (!Number.isFinite(checks[i]!)) parts.add(owner.get(v) ?? 'backbone');
+  });
+  return [...parts];
 }
 
 /** Samples a head got right: argmax for softmax heads; every label's side of 0 for multi-label ones. */
