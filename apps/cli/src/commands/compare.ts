@@ -44,7 +44,7 @@ interface CompareCommandOptions {
 }
 
 /** Default epochs per model: the whole default comparison on the demo data fits in 15 minutes on two cores. */
-const DEFAULT_EPOCHS = 5;
+const DEFAULT_EPOCHS = 6;
 
 /** `polyhead compare`: multi-head vs one combined classifier vs one model per attribute vs a chain, measured. */
 export function compareCommand(out: Output): Command {
@@ -61,7 +61,7 @@ export function compareCommand(out: Output): Command {
     .option('--budget-minutes <m>', 'or wall-clock minutes for all trainings, split evenly; each stops after the batch its share runs out', positiveNumber)
     .option('--max-epochs <n>', 'epoch cap (and learning-rate schedule length) under --budget-minutes', positiveInt, 30)
     .option('--val-fraction <f>', 'share of each seen combination kept for validation', fraction, 0.2)
-    .option('--per-type <n>', `images per garment type of the ${DEMO_DATA} data`, positiveInt, 300)
+    .option('--per-type <n>', `images per garment type of the ${DEMO_DATA} data`, positiveInt, 600)
     .option('--size <px>', 'square input size', positiveInt, 32)
     .option('--width <n>', 'filters of the first backbone block', positiveInt, 32)
     .option('--depth <n>', 'backbone blocks', positiveInt, 3)

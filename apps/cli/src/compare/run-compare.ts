@@ -53,7 +53,7 @@ export interface CompareOptions {
   cacheMb: number;
   /** Progress hooks for each training. */
   onTraining?: (info: TrainingInfo) => TrainCallbacks;
-  /** Called with each strategy's figures once it is measured. */
+  /** Called with each strategy's figures once it is measured (latency comes last, for all at once). */
   onStrategy?: (figures: StrategyFigures) => void;
 }
 
@@ -154,25 +154,32 @@ export async function runComparison(options: CompareOptions): Promise<Comparison
     totalSeconds: 0,
   };
 
-  for (const strategy of options.strategies) {
-    const train = subset(dataset, split.train);
-    const val = subset(dataset, split.val);
-    let models: Trained[];
-    if (strategy === 'separate') {
-      models = [];
-      for (const [h, name] of dataset.heads.entries()) models.push(await trainOne(strategy, headDataset(train, h), headDataset(val, h), name));
-    } else if (strategy === 'combined') {
-      models = [await trainOne(strategy, combinedDataset(train), combinedDataset(val))];
-    } else {
-      models = [await trainOne(strategy, train, val)];
+  // every strategy's models stay loaded until the end, so latency is measured
+  // for all of them in turns, under the same load
+  const kept: { strategy: Strategy; nets: Network[] }[] = [];
+  try {
+    for (const strategy of options.strategies) {
+      const train = subset(dataset, split.train);
+      const val = subset(dataset, split.val);
+      const models: Trained[] = [];
+      kept.push({ strategy, nets: [] });
+      if (strategy === 'separate') {
+        for (const [h, name] of dataset.heads.entries()) {
+          models.push(await trainOne(strategy, headDataset(train, h), headDataset(val, h), name));
+          kept.at(-1)!.nets.push(models.at(-1)!.net);
+        }
+      } else {
+        models.push(await trainOne(strategy, strategy === 'combined' ? combinedDataset(train) : train, strategy === 'combined' ? combinedDataset(val) : val));
+        kept.at(-1)!.nets.push(models[0]!.net);
+      }
+      const measured = await measure(strategy, models, { dataset, split, labels, reference, pre, cache, trainCombos, outDir: options.outDir });
+      figures.strategies[strategy] = measured;
+      options.onStrategy?.(measured);
     }
-    try {
-      const result = await measure(strategy, models, { dataset, split, labels, reference, pre, cache, trainCombos, outDir: options.outDir });
-      figures.strategies[strategy] = result;
-      options.onStrategy?.(result);
-    } finally {
-      for (const m of models) m.net.model.dispose();
-    }
+    const latencies = await latency(kept.map((k) => k.nets), dataset, split.val, pre, cache);
+    kept.forEach((k, i) => (figures.strategies[k.strategy]!.latencyMs = latencies[i]!));
+  } finally {
+    for (const k of kept) for (const net of k.nets) net.model.dispose();
   }
   figures.totalSeconds = (performance.now() - started) / 1000;
   return figures;
@@ -220,7 +227,7 @@ async function measure(strategy: Strategy, models: Trained[], ctx: MeasureContex
     params: models.reduce((a, m) => a + m.net.model.countParams(), 0),
     trainSeconds,
     trainImagesPerSec: models.reduce((a, m) => a + m.images, 0) / trainSeconds,
-    latencyMs: await latency(models.map((m) => m.net), ctx.dataset, ctx.split.val, ctx.pre, ctx.cache),
+    latencyMs: Number.NaN,
     inferImagesPerSec: ctx.split.val.length / seen.seconds,
     sizeBytes,
     epochsRun: Math.max(...models.map((m) => m.history.length)),
@@ -271,26 +278,36 @@ async function predictClasses(net: Network, dataset: Dataset, indices: number[],
   return parts.map((p) => Int32Array.from(p.flatMap((a) => [...a])));
 }
 
-/** Median time to answer one image alone with every model of a strategy, ms. */
-async function latency(nets: Network[], dataset: Dataset, indices: number[], pre: Preprocessing, cache: ImageCache): Promise<number> {
-  const picked = indices.slice(0, 24);
+/**
+ * Median time to answer one image alone with every model of a strategy, ms,
+ * per strategy. Strategies take turns image by image, so a change in the
+ * machine's load affects them all alike.
+ */
+async function latency(strategies: Network[][], dataset: Dataset, indices: number[], pre: Preprocessing, cache: ImageCache): Promise<number[]> {
+  const picked = indices.slice(0, 40);
   const none = [new Int32Array(dataset.samples.length).fill(-1)];
-  const times: number[] = [];
+  const times: number[][] = strategies.map(() => []);
+  let round = 0;
   for await (const b of batches(dataset.samples, none, picked, { batchSize: 1, shuffle: false, seed: 0, pre, cache })) {
-    const t0 = performance.now();
-    for (const net of nets) {
-      const outs = tf.tidy(() => {
-        const raw = net.model.predict(tf.tensor4d(b.x, b.shape)) as tf.Tensor | tf.Tensor[];
-        return Array.isArray(raw) ? raw : [raw];
-      });
-      await Promise.all(outs.map((t) => t.data()));
-      tf.dispose(outs);
+    for (const [s, nets] of strategies.entries()) {
+      const t0 = performance.now();
+      for (const net of nets) {
+        const outs = tf.tidy(() => {
+          const raw = net.model.predict(tf.tensor4d(b.x, b.shape)) as tf.Tensor | tf.Tensor[];
+          return Array.isArray(raw) ? raw : [raw];
+        });
+        await Promise.all(outs.map((t) => t.data()));
+        tf.dispose(outs);
+      }
+      // the first rounds warm the kernels up
+      if (round >= 5 || picked.length <= 5) times[s]!.push(performance.now() - t0);
     }
-    times.push(performance.now() - t0);
+    round += 1;
   }
-  // the first answers warm the kernels up
-  const settled = times.slice(Math.min(4, times.length - 1)).sort((a, b) => a - b);
-  return settled[Math.floor(settled.length / 2)] ?? 0;
+  return times.map((t) => {
+    const sorted = [...t].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)] ?? 0;
+  });
 }
 
 /** One curve per strategy: losses summed and accuracies averaged over its models, epoch by epoch. */

@@ -73,7 +73,7 @@ export function confusionChart(args: { title: string; labels: string[]; matrix: 
   const n = args.labels.length;
   const cell = Math.max(18, Math.min(34, Math.floor(360 / n)));
   const left = 90;
-  const top = 80;
+  const top = 95;
   const width = left + n * cell + 10;
   const height = top + n * cell + 10;
   const parts: string[] = [];
@@ -94,7 +94,7 @@ export function confusionChart(args: { title: string; labels: string[]; matrix: 
       if (count > 0) parts.push(`<text x="${x + cell / 2}" y="${y + cell / 2 + 4}" text-anchor="middle" ${FONT} font-size="9">${count}</text>`);
     });
   });
-  parts.push(`<text x="4" y="${top - 4}" ${FONT} fill="#666">true ↓ predicted →</text>`);
+  parts.push(`<text x="8" y="32" ${FONT} fill="#666">rows: true label · columns: predicted</text>`);
   return svg(width, height, args.title, parts);
 }
 
