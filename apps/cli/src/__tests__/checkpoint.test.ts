@@ -83,7 +83,7 @@ describe('polyhead train checkpoints', () => {
     let kills = 0;
     for (let round = 0; round < 8; round++) {
       const args = existsSync(join(run, 'config.json')) ? ['--resume', run] : [...SETTINGS, '--out', run];
-      const trigger = round % 2 === 0 ? { nthWrite: 1 + Math.floor(random() * 8) } : { delayMs: Math.floor(random() * 400) };
+      const trigger = round % 2 === 0 ? { nthWrite: 1 + Math.floor(random() * 12) } : { delayMs: Math.floor(random() * 1200) };
       const ended = await trainAndKill(args, run, trigger);
       if (ended.code === 0) break;
       expect(ended.signal).toBe('SIGKILL');
