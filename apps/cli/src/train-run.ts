@@ -47,6 +47,8 @@ export interface TrainRun<O extends RunSettings> {
   explain(error: unknown): unknown;
   /** Makes a new run's folder and writes its config; call when training starts. */
   begin(): Promise<void>;
+  /** Facts settled while starting (the backend `auto` chose, say), written into `config.json` as `resolved`. */
+  resolved: Record<string, unknown>;
   /** Stops listening for signals. */
   close(): void;
 }
@@ -80,12 +82,14 @@ export async function openRun<O extends RunSettings>(given: O, out: Output): Pro
   const log = teeOutput(out, dir);
   // A new run's folder is made when training starts, so a run refused before then leaves nothing.
   let begun = Boolean(opts.resume);
+  const resolved: Record<string, unknown> = {};
   const begin = async () => {
     if (begun) return;
     begun = true;
     await prepareNewRun(dir);
     const { resume: _r, force: _f, ...settings } = opts;
-    await writeFileAtomic(path.join(dir, RUN_FILES.config), `${JSON.stringify({ format: 'polyhead-run/1', createdAt: new Date().toISOString(), options: settings }, null, 2)}\n`);
+    const config = { format: 'polyhead-run/1', createdAt: new Date().toISOString(), options: settings, resolved };
+    await writeFileAtomic(path.join(dir, RUN_FILES.config), `${JSON.stringify(config, null, 2)}\n`);
     await writeMetrics(dir, []);
     log.open();
   };
@@ -131,6 +135,7 @@ export async function openRun<O extends RunSettings>(given: O, out: Output): Pro
     },
     signal: controller.signal,
     begin,
+    resolved,
     onEpochEnd: (epochLog) => appendMetrics(dir, epochLog),
     explain(error) {
       if (!(error instanceof PolyheadError)) return error;

@@ -117,6 +117,7 @@ async function trainInRun(run: TrainRun<TrainCommandOptions>) {
   const classWeights = parsedWeights?.['*'] ? Object.fromEntries(dataset.heads.map((h) => [h, 'balanced' as const])) : parsedWeights;
   const val = opts.val ? await loadDataset(opts.val, { heads: opts.heads ?? dataset.heads, separator: opts.separator }) : undefined;
   reportDataset(out, dataset);
+  Object.assign(run.resolved, { backend: backend.name, heads: dataset.heads, images: dataset.samples.length });
   // Images the check decodes stay in the cache for the first epoch.
   const cache = new ImageCache(opts.cacheMb * 2 ** 20);
   const check = await checkBeforeTraining(dataset, opts.size, cache, out);
