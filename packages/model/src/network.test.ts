@@ -22,6 +22,19 @@ const heads = [
 ];
 
 describe('buildNetwork', () => {
+  it('should build the same initial weights on every call with the same seed, seed 0 included', () => {
+    const weights = (seed: number) => {
+      const net = buildNetwork(networkSpec({ inputSize: 12, backbone: { width: 4, depth: 3 }, heads, sharedDepth: 1 }), { seed });
+      const values = net.model.getWeights().map((w) => Array.from(w.dataSync()));
+      net.model.dispose();
+      return values;
+    };
+    const zero = weights(0);
+    expect(weights(0)).toEqual(zero);
+    expect(weights(5)).toEqual(weights(5));
+    expect(weights(5)).not.toEqual(zero);
+  });
+
   it('should give each head its own branch after the shared blocks', () => {
     const net = buildNetwork(networkSpec({ inputSize: 12, backbone: { width: 4, depth: 3 }, heads, sharedDepth: 1 }), { seed: 1 });
     const names = net.model.layers.map((l) => l.name);

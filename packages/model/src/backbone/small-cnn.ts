@@ -1,3 +1,5 @@
+import { deriveSeed } from '@polyhead/data';
+
 import { tf } from '../tf.js';
 import type { SmallCnnSpec } from '../spec.js';
 
@@ -75,7 +77,7 @@ export function buildSmallCnn(
         kernelSize: 3,
         padding: 'same',
         useBias: false,
-        kernelInitializer: tf.initializers.heNormal({ seed: seed === undefined ? undefined : seed + offset + block }),
+        kernelInitializer: tf.initializers.heNormal({ seed: seed === undefined ? undefined : initializerSeed(seed, offset + block) }),
         name: `${name}_conv`,
       })
       .apply(h) as tf.SymbolicTensor;
@@ -91,4 +93,12 @@ export function buildSmallCnn(
     h = tf.layers.dropout({ rate: spec.dropout, seed, name: `${prefix}features_dropout` }).apply(h) as tf.SymbolicTensor;
   }
   return h;
+}
+
+/**
+ * A seed for a TensorFlow.js initializer, one stream per layer. Its normal and truncated-normal
+ * generators treat a seed of 0 as "no seed" and draw from `Math.random`, so 0 is never returned.
+ */
+export function initializerSeed(seed: number, stream: number): number {
+  return deriveSeed(seed, stream) || 1;
 }
