@@ -67,10 +67,10 @@ export function buildNetwork(spec: NetworkSpec, options: { seed?: number } = {})
  * each head's logits layer by name.
  */
 export function wrapNetwork(spec: NetworkSpec, model: tf.LayersModel): Network {
-  const logits = spec.heads.map((head) => model.getLayer(`${head.output}_logits`));
+  const logits = spec.heads.map((head, h) => logitsOf(model, `${head.output}_logits`, h));
   const logitsModel = tf.model({
     inputs: model.inputs,
-    outputs: logits.map((layer) => layer.output as tf.SymbolicTensor),
+    outputs: logits,
     name: 'polyhead_logits',
   });
   // A head's own layers: its logits and, with branches, its branch blocks.
@@ -80,6 +80,19 @@ export function wrapNetwork(spec: NetworkSpec, model: tf.LayersModel): Network {
       .flatMap((l) => l.trainableWeights.map((w) => w.read() as tf.Variable)),
   );
   return { spec, model, logitsModel, headVariables };
+}
+
+/**
+ * The logits tensor of head `h` in `model`. A head layer shared by two models (the image and
+ * pooled-feature views of a pretrained network) has one output per model, so the one feeding
+ * this model's `h`-th output is taken.
+ */
+function logitsOf(model: tf.LayersModel, name: string, h: number): tf.SymbolicTensor {
+  const layer = model.getLayer(name);
+  if (layer.inboundNodes.length <= 1) return layer.output as tf.SymbolicTensor;
+  const input = model.outputs[h]?.inputs[0];
+  if (!input || input.sourceLayer !== layer) throw new TypeError(`output ${h} of ${model.name} is not fed by layer ${name}`);
+  return input;
 }
 
 /** Releases the network's weights. */

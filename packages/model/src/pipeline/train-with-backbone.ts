@@ -120,6 +120,11 @@ export interface BackboneTrainedModel {
   meta: ModelMeta;
   /** The result of the stage whose weights the network holds. */
   result: TrainResult;
+  /**
+   * The last epoch's weight values (of the last stage run), in `net.model.weights` order, when
+   * the network holds other ones (a best epoch restored, or stage 2 discarded); else undefined.
+   */
+  lastWeights?: { data: Float32Array; shape: number[] }[];
   stages: { heads: StageResult; fineTune?: StageResult & { kept: boolean; unfrozenLayers: number } };
   /** Seconds spent computing cached features (0 without the cache). */
   featureSeconds: number;
@@ -262,7 +267,8 @@ export async function trainWithBackbone(options: TrainWithBackboneOptions): Prom
       options.onStage?.('heads', `training the heads on the frozen backbone, on images (${epochs} epochs)`);
       stage1 = await train(net, imageFeed(), { ...trainOptions, epochs, learningRate, invariance });
     }
-    tf.dispose(stage1.lastWeights ?? []);
+    // the heads network's weights are a subset of `net`'s; the last epoch's, in `net`'s order
+    let lastWeights = useCache ? inNetOrder(net, headNet.model.weights, stage1.lastWeights) : stage1.lastWeights;
     const heads: StageResult = { result: stage1, seconds: (performance.now() - stage1Start) / 1000, val: stage1.val };
     let result = stage1;
     let fineTune: BackboneTrainedModel['stages']['fineTune'];
@@ -271,18 +277,24 @@ export async function trainWithBackbone(options: TrainWithBackboneOptions): Prom
       const unfrozenLayers = setTrainableBlocks(net, backbone.featureLayer, ft.blocks, backbone.entry?.blockPattern);
       options.onStage?.('fine-tune', `fine-tuning the heads and the last ${ft.blocks} backbone blocks (${unfrozenLayers} layers with weights) on images (${ft.epochs ?? 2} epochs)`);
       const before = net.model.getWeights().map((w) => tf.keep(w.clone()));
+      // NOTE: a model lists trainable weights first, so unfreezing reorders `weights`
+      const unfrozenOrder = net.model.weights.slice();
       const started = performance.now();
       try {
         const stage2 = await train(net, imageFeed(), { ...trainOptions, epochs: ft.epochs ?? 2, learningRate: ft.learningRate ?? 1e-4, invariance });
-        tf.dispose(stage2.lastWeights ?? []);
+        lastWeights = stage2.lastWeights;
         const kept = !stage1.val || !stage2.val || score(stage2.val, options.selectMetric) >= score(stage1.val, options.selectMetric);
-        if (!kept) net.model.setWeights(before);
+        if (!kept) {
+          lastWeights ??= snapshot(net);
+          net.model.setWeights(before);
+        }
         else result = stage2;
         fineTune = { result: stage2, seconds: (performance.now() - started) / 1000, val: stage2.val, kept, unfrozenLayers };
       } finally {
         tf.dispose(before);
         setTrainableBlocks(net, backbone.featureLayer, 0, backbone.entry?.blockPattern);
       }
+      lastWeights = inNetOrder(net, unfrozenOrder, lastWeights);
     }
 
     let unseen: MultiHeadMetrics | undefined;
@@ -336,6 +348,7 @@ export async function trainWithBackbone(options: TrainWithBackboneOptions): Prom
       net,
       meta,
       result,
+      lastWeights,
       stages: { heads, fineTune },
       featureSeconds,
       encoder,
@@ -350,6 +363,18 @@ export async function trainWithBackbone(options: TrainWithBackboneOptions): Prom
     net.model.dispose();
     throw error;
   }
+}
+
+/** Weight values of `net` in its current `weights` order, those listed in `order` taken from `values` (given in that order). */
+function inNetOrder(net: Network, order: readonly Network['model']['weights'][number][], values: { data: Float32Array; shape: number[] }[] | undefined): { data: Float32Array; shape: number[] }[] | undefined {
+  if (!values) return undefined;
+  const given = new Map(order.map((w, i) => [w, values[i]!]));
+  const current = net.model.getWeights();
+  return net.model.weights.map((w, i) => given.get(w) ?? { data: Float32Array.from(current[i]!.dataSync()), shape: current[i]!.shape.slice() });
+}
+
+function snapshot(net: Network): { data: Float32Array; shape: number[] }[] {
+  return net.model.getWeights().map((w) => ({ data: Float32Array.from(w.dataSync()), shape: w.shape.slice() }));
 }
 
 function score(val: MultiHeadMetrics, metric: SelectMetric = 'meanMacroF1'): number {

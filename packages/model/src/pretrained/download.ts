@@ -33,7 +33,12 @@ export type CacheEvent =
 export interface CacheOptions {
   /** Cache root. Default {@link polyheadCacheDir}. */
   cacheDir?: string;
-  /** Download from this folder URL instead of the entry's official one (a mirror, or a test server). */
+  /**
+   * Download a registry entry from this folder URL (holding its `model.json` and weight files)
+   * instead of the entry's official address: a mirror, or a test server. Default: the entry's
+   * folder under `$POLYHEAD_PRETRAINED_MIRROR` (`<mirror>/<entry name>/model.json`) when that is
+   * set, else the official address.
+   */
   mirror?: string;
   onProgress?(progress: DownloadProgress): void;
   onEvent?(event: CacheEvent): void;
@@ -79,7 +84,8 @@ export function polyheadCacheDir(): string {
  */
 export async function ensurePretrained(entry: PretrainedEntry, options: CacheOptions = {}): Promise<CachedModel> {
   const dir = path.join(options.cacheDir ?? polyheadCacheDir(), 'pretrained', entry.name);
-  const url = options.mirror ? new URL('model.json', withSlash(options.mirror)).href : entry.url;
+  const mirror = pretrainedMirror(entry, options);
+  const url = mirror ? new URL('model.json', withSlash(mirror)).href : entry.url;
   return ensureCached(dir, url, (found) => checkEntryDigests(entry, found), options);
 }
 
@@ -92,6 +98,13 @@ export async function ensureRemoteModel(url: string, options: CacheOptions = {})
   const key = createHash('sha256').update(url).digest('hex').slice(0, 16);
   const dir = path.join(options.cacheDir ?? polyheadCacheDir(), 'pretrained', `url-${key}`);
   return ensureCached(dir, url, () => undefined, options);
+}
+
+/** The folder URL a registry entry is downloaded from when not its official one. */
+function pretrainedMirror(entry: PretrainedEntry, options: CacheOptions): string | undefined {
+  if (options.mirror) return options.mirror;
+  const base = process.env.POLYHEAD_PRETRAINED_MIRROR;
+  return base ? new URL(`${entry.name}/`, withSlash(base)).href : undefined;
 }
 
 type Check = (found: { modelJson: FileDigest; weights: FileDigest }) => string | undefined;

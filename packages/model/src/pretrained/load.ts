@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -5,7 +6,7 @@ import { PolyheadError, type Scaling } from '@polyhead/data';
 
 import { tf } from '../tf.js';
 import { ensurePretrained, ensureRemoteModel, manifestPaths, type CacheOptions } from './download.js';
-import { pretrainedEntry, pretrainedNames, type PretrainedEntry } from './registry.js';
+import { PRETRAINED, pretrainedEntry, pretrainedNames, type PretrainedEntry } from './registry.js';
 
 /** Options of {@link loadBackbone}. */
 export interface LoadBackboneOptions extends CacheOptions {
@@ -35,14 +36,16 @@ export interface LoadedBackbone {
 
 /**
  * Loads a backbone: a registry name (downloaded into the cache on first use and checked on every
- * load), a path to a layers `model.json`, or its URL (cached like a registry entry).
+ * load), a path to a layers `model.json`, or its URL (cached like a registry entry). A path or URL
+ * whose weights are a registry entry's (by SHA-256) takes that entry's feature layer, scaling and
+ * blocks; any other model needs `featureLayer`.
  *
  * @example
  * const backbone = await loadBackbone('mobilenet-v1-0.25', { inputSize: 160 });
  * backbone.model.getLayer(backbone.featureLayer).outputShape; // [null, 5, 5, 256]
  */
 export async function loadBackbone(source: string, options: LoadBackboneOptions = {}): Promise<LoadedBackbone> {
-  const entry = pretrainedEntry(source);
+  let entry = pretrainedEntry(source);
   let file: string;
   if (entry) {
     file = (await ensurePretrained(entry, options)).modelJson;
@@ -55,6 +58,8 @@ export async function loadBackbone(source: string, options: LoadBackboneOptions 
       kind: 'usage',
     });
   }
+  // a local or remote copy of a registry entry keeps the entry's defaults
+  entry ??= await identifyPretrained(file);
   const featureLayer = options.featureLayer ?? entry?.featureLayer;
   if (!featureLayer) {
     throw new PolyheadError('PRETRAINED_NO_FEATURE_LAYER', `backbone ${source} is not in the registry: name its feature layer with --feature-layer (a layer with a [N, h, w, c] output)`, {
@@ -86,6 +91,35 @@ export async function loadBackbone(source: string, options: LoadBackboneOptions 
     featureChannels: shape[3]!,
     dir: path.dirname(file),
   };
+}
+
+/**
+ * The registry entry whose weights a `model.json` and the weight files beside it hold (same
+ * size and SHA-256 of the weights concatenated in manifest order), or undefined.
+ *
+ * @example
+ * (await identifyPretrained('../shared/pretrained/mobilenet-v2-0.35-224-notop/model.json'))?.name; // 'mobilenet-v2-0.35'
+ */
+export async function identifyPretrained(file: string): Promise<PretrainedEntry | undefined> {
+  let paths: string[];
+  try {
+    paths = manifestPaths(JSON.parse(await readFile(file, 'utf8')), file);
+  } catch {
+    return undefined;
+  }
+  const candidates = Object.values(PRETRAINED);
+  const hash = createHash('sha256');
+  let size = 0;
+  for (const p of paths) {
+    const bytes = await readFile(path.join(path.dirname(file), p)).catch(() => null);
+    if (!bytes) return undefined;
+    size += bytes.byteLength;
+    // no entry is this large: stop reading
+    if (candidates.every((e) => size > e.weights.size)) return undefined;
+    hash.update(bytes);
+  }
+  const sha256 = hash.digest('hex');
+  return candidates.find((e) => e.weights.size === size && e.weights.sha256 === sha256);
 }
 
 /**
