@@ -8,6 +8,7 @@ import type { Network } from '../network.js';
 import { tf } from '../tf.js';
 import type { ViewTransform } from '../views/colour-views.js';
 import { Adam } from './adam.js';
+import { reseedDropout } from './dropout-seeds.js';
 import { createLossBalancer, type LossBalance, type LossBalancer } from './loss-balance.js';
 import { captureTrainState, restoreTrainState, type HeadSums, type TrainCheckpoint } from './train-state.js';
 
@@ -488,6 +489,7 @@ async function trainStep(
   });
   const all = [...trainable, ...balancer.variables];
   const vars = frozen.size > 0 ? all.filter((v) => !frozen.has(v)) : all;
+  reseedDropout(net.model, step);
 
   let perHead: tf.Scalar[] = [];
   let right: tf.Scalar[] = [];
