@@ -126,9 +126,9 @@ export async function writeMetrics(dir: string, history: EpochLog[]): Promise<vo
   await writeFileAtomic(path.join(dir, RUN_FILES.metrics), history.map((h) => `${JSON.stringify(metricsRow(h))}\n`).join(''));
 }
 
-/** Appends one epoch's row to `metrics.jsonl`. */
-export function appendMetrics(dir: string, log: EpochLog): void {
-  appendFileSync(path.join(dir, RUN_FILES.metrics), `${JSON.stringify(metricsRow(log))}\n`);
+/** Appends one epoch's row to `metrics.jsonl`, with `extra` fields (a `--backbone` run's `stage`) first. */
+export function appendMetrics(dir: string, log: EpochLog, extra: Record<string, string> = {}): void {
+  appendFileSync(path.join(dir, RUN_FILES.metrics), `${JSON.stringify({ ...extra, ...metricsRow(log) })}\n`);
 }
 
 /**

@@ -28,8 +28,11 @@ export interface RunSettings {
   resume?: string;
   force?: boolean;
   checkpointMinutes: number;
-  size: number;
+  /** Input side; a `--backbone` run may leave it to the backbone. */
+  size?: number;
   epochs: number;
+  /** Pretrained backbone of the run; such runs write no checkpoint and cannot be resumed. */
+  backbone?: string;
 }
 
 /** A training run bound to its folder: settings, log, checkpoints and signals. */
@@ -42,7 +45,8 @@ export interface TrainRun<O extends RunSettings> {
   checkpoint: CheckpointOptions;
   /** Aborted by the first SIGINT or SIGTERM. */
   signal: AbortSignal;
-  onEpochEnd: (log: Parameters<typeof appendMetrics>[1]) => void;
+  /** Appends an epoch's `metrics.jsonl` row, with `extra` fields (the stage, say) first. */
+  onEpochEnd: (log: Parameters<typeof appendMetrics>[1], extra?: Record<string, string>) => void;
   /** Turns an interruption or a non-finite loss into a message that says what was kept. */
   explain(error: unknown): unknown;
   /** Makes a new run's folder and writes its config; call when training starts. */
@@ -68,6 +72,12 @@ export async function openRun<O extends RunSettings>(given: O, out: Output): Pro
       throw new PolyheadError('RUN_FINISHED', `${dir} holds a finished run; nothing to resume (train again with --force to replace it)`, { kind: 'usage' });
     }
     opts = { ...(await readRunConfig<O>(dir)), resume: dir, out: dir, force: false };
+    if (opts.backbone) {
+      throw new PolyheadError('RUN_RESUME_UNSUPPORTED', `${dir} was trained with --backbone ${opts.backbone}; such runs write no checkpoint and cannot be resumed: train again with --force to start over`, {
+        kind: 'usage',
+        details: { dir, backbone: opts.backbone },
+      });
+    }
     await removeStrays(dir);
     const file = path.join(dir, RUN_FILES.checkpoint);
     if (await stat(file).catch(() => null)) resume = await loadTrainCheckpoint(file);
@@ -81,18 +91,18 @@ export async function openRun<O extends RunSettings>(given: O, out: Output): Pro
   const dir = opts.out!;
   const log = teeOutput(out, dir);
   // A new run's folder is made when training starts, so a run refused before then leaves nothing.
-  let begun = Boolean(opts.resume);
+  // Every caller waits for the one preparation, so no epoch row lands before the folder is ready.
+  let begun: Promise<void> | undefined = opts.resume ? Promise.resolve() : undefined;
   const resolved: Record<string, unknown> = {};
-  const begin = async () => {
-    if (begun) return;
-    begun = true;
-    await prepareNewRun(dir);
-    const { resume: _r, force: _f, ...settings } = opts;
-    const config = { format: 'polyhead-run/1', createdAt: new Date().toISOString(), options: settings, resolved };
-    await writeFileAtomic(path.join(dir, RUN_FILES.config), `${JSON.stringify(config, null, 2)}\n`);
-    await writeMetrics(dir, []);
-    log.open();
-  };
+  const begin = () =>
+    (begun ??= (async () => {
+      await prepareNewRun(dir);
+      const { resume: _r, force: _f, ...settings } = opts;
+      const config = { format: 'polyhead-run/1', createdAt: new Date().toISOString(), options: settings, resolved };
+      await writeFileAtomic(path.join(dir, RUN_FILES.config), `${JSON.stringify(config, null, 2)}\n`);
+      await writeMetrics(dir, []);
+      log.open();
+    })());
   if (resume) {
     const where = resume.epochDone ? `after epoch ${resume.epoch}` : `at epoch ${resume.epoch}, batch ${resume.batch}`;
     log.info(`resuming ${dir} ${where} (step ${resume.step})`);
@@ -136,7 +146,7 @@ export async function openRun<O extends RunSettings>(given: O, out: Output): Pro
     signal: controller.signal,
     begin,
     resolved,
-    onEpochEnd: (epochLog) => appendMetrics(dir, epochLog),
+    onEpochEnd: (epochLog, extra) => appendMetrics(dir, epochLog, extra),
     explain(error) {
       if (!(error instanceof PolyheadError)) return error;
       const kept = lastSaved ? `the last good checkpoint (epoch ${lastSaved.epoch}, batch ${lastSaved.batch}) is kept in ${checkpointFile}` : 'no checkpoint was written yet';
@@ -173,7 +183,7 @@ export async function checkBeforeTraining(dataset: Dataset, size: number, cache:
 }
 
 /** Writes the images a run left out, one `file[:line] path reason` per line. */
-export async function writeSkipped(dir: string, trained: TrainedModel): Promise<void> {
+export async function writeSkipped(dir: string, trained: Pick<TrainedModel, 'badImages'>): Promise<void> {
   if (trained.badImages.length === 0) return;
   const lines = trained.badImages.map((b) => `${b.file}${b.line !== undefined ? `:${b.line}` : ''}\t${b.path}\t${b.code}`);
   await writeFileAtomic(path.join(dir, RUN_FILES.skipped), `${lines.join('\n')}\n`);

@@ -8,6 +8,7 @@ import type { Output } from '../output.js';
 import { fraction, headKinds, headList, headWeights, invariances, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from '../options.js';
 import { trainingProgress } from '../training-progress.js';
 import { checkBeforeTraining, openRun, writeSkipped, type TrainRun } from '../train-run.js';
+import { BACKBONE_DEFAULTS, backboneConflicts, trainBackboneInRun, type BackboneTrainSettings } from '../train-backbone.js';
 
 export interface TrainCommandOptions {
   data?: string;
@@ -48,6 +49,16 @@ export interface TrainCommandOptions {
   force?: boolean;
   checkpointMinutes: number;
   json?: boolean;
+  backbone?: string;
+  featureLayer?: string;
+  fineTuneBlocks: number;
+  fineTuneEpochs: number;
+  fineTuneLr: number;
+  featureCache: boolean;
+  featureViews?: number;
+  augment?: string;
+  colourHeads?: string[];
+  dropout?: number;
 }
 
 /** `polyhead train`: trains a multi-output model on a CSV manifest or a folder. */
@@ -65,14 +76,14 @@ export function trainCommand(out: Output): Command {
     .option('--holdout-combos <list>', 'label combinations kept out of training and scored apart, e.g. "color=blue,type=shirt;color=red,type=shoes"')
     .option('--holdout-fraction <f>', 'or hold out this share of the label combinations (chosen with --seed)', fraction)
     .option('--val-fraction <f>', 'share of each label combination held out for validation', fraction, 0.2)
-    .option('--size <px>', 'square input size', positiveInt, 64)
+    .option('--size <px>', `square input size (with --backbone: default ${BACKBONE_DEFAULTS.size} for the registry backbones, else the model's own)`, positiveInt, 64)
     .option('--width <n>', 'filters of the first backbone block (doubling per block)', positiveInt, 32)
     .option('--depth <n>', 'backbone blocks', positiveInt, 4)
     .option('--shared-depth <k>', 'backbone blocks shared by all heads; later blocks become one branch per head', nonNegativeInt)
     .option('--chain <heads>', 'classifier chain: each listed head also sees the predictions of those before it (e.g. color,type)', headList)
-    .option('--epochs <n>', 'passes over the training data', positiveInt, 10)
+    .option('--epochs <n>', `passes over the training data (with --backbone: stage 1 epochs, default ${BACKBONE_DEFAULTS.epochs})`, positiveInt, 10)
     .option('--batch <n>', 'batch size', positiveInt, 32)
-    .option('--lr <x>', 'peak learning rate (Adam, cosine schedule)', positiveNumber, 2e-3)
+    .option('--lr <x>', `peak learning rate (Adam, cosine schedule; with --backbone default ${BACKBONE_DEFAULTS.lr})`, positiveNumber, 2e-3)
     .option('--seed <n>', 'seed of the split, shuffling, initial weights and augmentation', nonNegativeInt, 0)
     .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'))
     .option('--loss-weights <pairs>', 'loss weight per head, e.g. color=1,type=0.5', headWeights)
@@ -91,10 +102,57 @@ export function trainCommand(out: Output): Command {
     .addOption(new Option('--on-bad-image <what>', 'images that cannot be decoded: fail (list them all) or skip them').choices(['fail', 'skip']).default('fail'))
     .option('--no-dedupe', 'do not keep identical images on one side of the split')
     .option('--cache-mb <n>', 'memory budget of the decoded-image cache', positiveInt, 1024)
+    .option('--backbone <name|model.json|url>', 'train on a pretrained backbone: mobilenet-v1-0.25 or mobilenet-v2-0.35 (downloaded into $POLYHEAD_CACHE), a path to a TensorFlow.js layers model.json, or its URL')
+    .option('--feature-layer <name>', 'backbone layer whose output is pooled into the features (default: the registry entry\'s; required for other models)')
+    .option('--fine-tune-blocks <n>', 'with --backbone: after training the heads, also train the last n backbone blocks (BatchNorm stays frozen)', nonNegativeInt, 0)
+    .option('--fine-tune-epochs <n>', 'epochs of fine-tuning', positiveInt, 2)
+    .option('--fine-tune-lr <x>', 'peak learning rate of fine-tuning', positiveNumber, 1e-4)
+    .option('--no-feature-cache', 'with --backbone: run the frozen backbone every step instead of training the heads on features computed once')
+    .option('--feature-views <n>', 'with --backbone: augmented views cached per training image besides the original (default 2)', nonNegativeInt)
+    .option('--augment <list>', 'with --backbone: augmentation, e.g. flip,crop=0.2,rotate=10,brightness,contrast,hue=20, none or default (flip,crop,rotate,brightness,contrast); colour heads never learn from hue-shifted images')
+    .option('--colour-heads <names>', 'with --backbone: heads that describe colour, hidden on hue-shifted images (default: heads named color/colour and --invariant attributes)', headList)
+    .option('--dropout <f>', 'with --backbone: dropout on the pooled features (default 0.2)', fraction)
     .option('--json', 'print a JSON summary on stdout')
-    .action(async (opts: TrainCommandOptions) => {
+    .action(async (opts: TrainCommandOptions, command: Command) => {
+      if (opts.backbone) {
+        await runBackboneTrain(opts, command, out);
+        return;
+      }
+      const backboneOnly = ['featureLayer', 'fineTuneBlocks', 'fineTuneEpochs', 'fineTuneLr', 'featureCache', 'featureViews', 'augment', 'colourHeads', 'dropout'];
+      const stray = backboneOnly.filter((key) => command.getOptionValueSource(key) === 'cli');
+      if (stray.length > 0 && !opts.resume) {
+        throw new PolyheadError('USAGE_NEEDS_BACKBONE', `${stray.map((k) => (k === 'featureCache' ? '--no-feature-cache' : `--${kebab(k)}`)).join(', ')} only apply to --backbone runs`, { kind: 'usage' });
+      }
       await runTrain(opts, out);
     });
+}
+
+/** `train --backbone`: the small-CNN defaults that differ are replaced where not given, conflicting flags refused. */
+async function runBackboneTrain(opts: TrainCommandOptions, command: Command, output: Output) {
+  const given = new Set(command.options.map((o) => o.attributeName()).filter((key) => command.getOptionValueSource(key) === 'cli'));
+  const conflicts = backboneConflicts(given, opts);
+  if (conflicts.length > 0) {
+    throw new PolyheadError('USAGE_BACKBONE_CONFLICT', `${conflicts.join(', ')} apply to the small CNN and cannot be combined with --backbone`, { kind: 'usage' });
+  }
+  if (opts.resume) {
+    throw new PolyheadError('USAGE_BACKBONE_CONFLICT', '--resume takes every setting from the run folder; do not combine it with --backbone', { kind: 'usage' });
+  }
+  const settings: BackboneTrainSettings = {
+    ...opts,
+    size: given.has('size') ? opts.size : undefined,
+    epochs: given.has('epochs') ? opts.epochs : BACKBONE_DEFAULTS.epochs,
+    lr: given.has('lr') ? opts.lr : BACKBONE_DEFAULTS.lr,
+  };
+  const run = await openRun(settings, output);
+  try {
+    return await trainBackboneInRun(run, { classWeights: parseClassWeights(opts.classWeights), printSummary, reportDataset });
+  } finally {
+    run.close();
+  }
+}
+
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
 /** The train job, shared with `demo`. */
