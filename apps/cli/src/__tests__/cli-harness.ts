@@ -20,12 +20,12 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs `polyhead …args` in a child process and collects its output. */
-export function runCli(args: string[], options: { cwd?: string } = {}): Promise<CliRun> {
+/** Runs `polyhead …args` in a child process and collects its output; `env` adds to or overrides the variables. */
+export function runCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI_ENTRY, ...args], {
       cwd: options.cwd,
-      env: { ...process.env, NO_COLOR: '1' },
+      env: { ...process.env, NO_COLOR: '1', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
