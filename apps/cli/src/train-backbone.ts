@@ -201,13 +201,15 @@ export async function trainBackboneInRun<O extends BackboneTrainSettings>(
   }
   await saveModelFiles(opts.out, trained.net, trained.meta);
 
-  out.info(`features: ${trained.featureSeconds.toFixed(1)}s; heads: ${(stages.heads.seconds - trained.featureSeconds).toFixed(1)}s${stages.fineTune ? `; fine-tune: ${stages.fineTune.seconds.toFixed(1)}s` : ''}`);
+  out.info(`${opts.featureCache ? `features: ${trained.featureSeconds.toFixed(1)}s; ` : ''}heads: ${(stages.heads.seconds - trained.featureSeconds).toFixed(1)}s${stages.fineTune ? `; fine-tune: ${stages.fineTune.seconds.toFixed(1)}s` : ''}`);
   if (stages.fineTune) {
     const before = stages.heads.val;
     const after = stages.fineTune.val;
     if (before && after) {
       const heads = Object.keys(after.heads).map((h) => `${h} ${before.heads[h]!.accuracy.toFixed(4)} → ${after.heads[h]!.accuracy.toFixed(4)}`).join(', ');
-      out.info(`fine-tuning ${stages.fineTune.kept ? 'kept' : 'discarded (it scored below the frozen backbone)'}: exact-match ${before.exactMatch.toFixed(4)} → ${after.exactMatch.toFixed(4)}, accuracy ${heads}`);
+      const metric = opts.selectMetric === 'valLoss' ? 'meanMacroF1' : opts.selectMetric;
+      const verdict = stages.fineTune.kept ? 'kept' : `discarded (${metric} ${selectScore(before, metric).toFixed(4)} → ${selectScore(after, metric).toFixed(4)})`;
+      out.info(`fine-tuning ${verdict}: exact-match ${before.exactMatch.toFixed(4)} → ${after.exactMatch.toFixed(4)}, accuracy ${heads}`);
     }
   }
   if (trained.result.val) common.printSummary(out, trained.result.val, trained.result.bestEpoch);
@@ -236,6 +238,13 @@ export async function trainBackboneInRun<O extends BackboneTrainSettings>(
     );
   }
   return trained;
+}
+
+/** The figure `trainWithBackbone` compares the stages by (macro-F1 stands in for the loss). */
+function selectScore(val: MultiHeadMetrics, metric: 'meanMacroF1' | 'exactMatch' | 'meanAccuracy'): number {
+  if (metric === 'exactMatch') return val.exactMatch;
+  const heads = Object.values(val.heads);
+  return heads.reduce((a, h) => a + (metric === 'meanAccuracy' ? h.accuracy : h.macroF1), 0) / heads.length;
 }
 
 /** `flip, crop 0.15, rotate ±10°, brightness ±0.1, contrast ±0.15` (or `none`). */

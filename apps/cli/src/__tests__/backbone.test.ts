@@ -148,6 +148,25 @@ describe.skipIf(SKIP !== '')(`polyhead train --backbone${SKIP}`, () => {
     expect(result.exactMatch).toBeCloseTo(meta.metrics.val!.exactMatch, 10);
   });
 
+  it('should log the fine-tuning stage apart and keep it only if validation holds when given --fine-tune-blocks', async () => {
+    const out = join(tmp.dir, 'fine-tuned');
+    const run = await runCli([
+      'train',
+      ...['--data', join(F04, 'train.csv'), '--val', join(F04, 'val.csv'), '--out', out, '--backbone', MOBILENET_V1],
+      ...['--size', '64', '--epochs', '2', '--batch', '8', '--backend', 'wasm', '--fine-tune-blocks', '1', '--fine-tune-epochs', '1', '--json'],
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const rows = (await readFile(join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(rows.map((r) => [r.stage, r.epoch])).toEqual([['heads', 1], ['heads', 2], ['fine-tune', 1]]);
+    const meta = await readJson<{ training: { stages: { fineTune: { blocks: number; unfrozenLayers: number; kept: boolean } } } }>(join(out, 'polyhead.json'));
+    const ft = meta.training.stages.fineTune;
+    // the last block of MobileNet V1 is conv_dw_13, its BatchNorm, conv_pw_13 and its BatchNorm
+    expect([ft.blocks, ft.unfrozenLayers]).toEqual([1, 4]);
+    expect(run.stderr).toMatch(ft.kept ? /^info fine-tuning kept: exact-match /m : /^info fine-tuning discarded \(meanMacroF1 \d\.\d{4} → \d\.\d{4}\): exact-match /m);
+    const summary = jsonLines(run.stdout)[0] as { stages: { fineTune: { kept: boolean } } };
+    expect(summary.stages.fineTune.kept).toBe(ft.kept);
+  });
+
   it('should refuse to resume a backbone run with exit 2 when given --resume', async () => {
     const unfinished = join(tmp.dir, 'unfinished');
     await mkdir(unfinished);
