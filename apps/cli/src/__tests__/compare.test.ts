@@ -26,6 +26,7 @@ interface SetJson {
 interface CompareJson {
   split: { train: number; val: number; unseen: number };
   heldOut: Record<string, string>[];
+  invariant: string[];
   strategies: Record<string, { models: number; seen: SetJson; unseen: SetJson; params: number; trainSeconds: number; latencyMs: number; sizeBytes: number; comboClasses?: number }>;
   verdict: { recommended: string; sentences: string[] };
 }
@@ -62,6 +63,8 @@ describe('polyhead compare on a small coloured Fashion-MNIST', () => {
       expect(s.sizeBytes).toBeGreaterThan(4 * s.params);
     }
     expect(figures.strategies.separate!.models).toBe(2);
+    // The demo data declares type invariant to colour, as polyhead demo does.
+    expect(figures.invariant).toEqual(['type:color']);
     expect(STRATEGIES).toContain(figures.verdict.recommended);
     expect(run.stderr).toMatch(/\[3\/5 separate:color · ETA \d+(m\d\d)?s\] epoch 2\/2/);
   });
@@ -89,6 +92,7 @@ describe('polyhead compare on a small coloured Fashion-MNIST', () => {
     for (const s of STRATEGIES) expect(md).toMatch(new RegExp(`^\\| ${s} \\| `, 'm'));
     for (const sentence of figures.verdict.sentences) expect(md).toContain(sentence);
     expect(md).toContain('never produces an unseen combination');
+    expect(md).toContain('Declared invariance for multihead and chain: type ignores color (trained on changed views).');
     expect(md).toContain(`## Confusion matrices of ${figures.verdict.recommended}`);
   });
 

@@ -13,7 +13,7 @@ import { parseStrategies, STRATEGIES, type Strategy } from '../compare/strategie
 import { verdict } from '../compare/verdict.js';
 import { buildColoredFashionMnist } from '../demo/colored-fashion-mnist.js';
 import type { Output } from '../output.js';
-import { fraction, headList, nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
+import { fraction, headList, invariances, nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
 
 /** The `--data` value that selects the built-in coloured Fashion-MNIST. */
 export const DEMO_DATA = 'demo';
@@ -38,6 +38,8 @@ interface CompareCommandOptions {
   seed: number;
   backend: string;
   flip: boolean;
+  /** Pairs from --invariant, false from --no-invariant, undefined when neither is given. */
+  invariant?: { head: string; attribute: string }[] | false;
   cacheMb: number;
   out: string;
   json?: boolean;
@@ -70,6 +72,8 @@ export function compareCommand(out: Output): Command {
     .option('--seed <n>', 'seed of the split, initial weights, shuffling and augmentation', nonNegativeInt, 0)
     .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'))
     .option('--no-flip', 'turn off random horizontal flips')
+    .option('--invariant <pairs>', `heads that must ignore an attribute, e.g. type:color, for the strategies with one head per attribute (multihead, chain); default type:color on the ${DEMO_DATA} data, none elsewhere`, invariances)
+    .option('--no-invariant', 'declare no invariance, on the demo data too')
     .option('--cache-mb <n>', 'memory budget of the decoded-image cache', positiveInt, 1024)
     .option('--json', 'print the figures as one JSON object on the last stdout line')
     .action(async (opts: CompareCommandOptions) => {
@@ -101,6 +105,7 @@ async function runCompare(opts: CompareCommandOptions, out: Output): Promise<voi
     : opts.holdoutFraction !== undefined
       ? { fraction: opts.holdoutFraction }
       : { combos: heldOut };
+  const invariant = opts.invariant === false ? [] : (opts.invariant ?? (opts.data === DEMO_DATA ? [{ head: 'type', attribute: 'color' }] : []));
   const budget = opts.budgetMinutes !== undefined ? { minutes: opts.budgetMinutes, maxEpochs: opts.maxEpochs } : { epochs: opts.budgetEpochs ?? DEFAULT_EPOCHS };
   out.info(`comparing ${opts.strategies.join(', ')} on ${dataset.samples.length} images of ${dataset.origin} (${backend.name} backend, ${opts.size}px)`);
 
@@ -117,6 +122,7 @@ async function runCompare(opts: CompareCommandOptions, out: Output): Promise<voi
     seed: opts.seed,
     valFraction: opts.valFraction,
     flip: opts.flip,
+    invariant,
     cacheMb: opts.cacheMb,
     onTraining: compareProgress(out, budget),
     onStrategy: (s) =>
@@ -176,6 +182,7 @@ function jsonFigures(figures: ComparisonFigures) {
     heldOut: figures.heldOut,
     chanceExactMatch: figures.chanceExactMatch,
     budget: figures.budget,
+    invariant: figures.settings.invariant,
     totalSeconds: figures.totalSeconds,
     strategies: Object.fromEntries(
       Object.entries(figures.strategies).map(([name, s]) => [

@@ -66,7 +66,17 @@ export interface ComparisonFigures {
   /** Exact-match of answering every attribute uniformly at random. */
   chanceExactMatch: number;
   budget: { epochs: number } | { minutes: number; maxEpochs: number };
-  settings: { inputSize: number; width: number; depth: number; batchSize: number; learningRate: number; seed: number; backend: string };
+  settings: {
+    inputSize: number;
+    width: number;
+    depth: number;
+    batchSize: number;
+    learningRate: number;
+    seed: number;
+    backend: string;
+    /** Declared invariances (`type:color`) of the multihead and chain strategies. */
+    invariant: string[];
+  };
   strategies: Partial<Record<Strategy, StrategyFigures>>;
   totalSeconds: number;
 }

@@ -50,6 +50,12 @@ export interface CompareOptions {
   seed: number;
   valFraction: number;
   flip: boolean;
+  /**
+   * Declared invariances (`type` ignores `color`), applied where every head is trained together:
+   * multihead and chain. The combined classifier's one label holds the attribute, and a separate
+   * model has no head for it. Default none.
+   */
+  invariant?: { head: string; attribute: string }[];
   cacheMb: number;
   /** Progress hooks for each training. */
   onTraining?: (info: TrainingInfo) => TrainCallbacks;
@@ -123,6 +129,7 @@ export async function runComparison(options: CompareOptions): Promise<Comparison
         learningRate: options.learningRate,
         seed: options.seed,
         flip: options.flip,
+        invariant: strategy === 'multihead' || strategy === 'chain' ? options.invariant : undefined,
         cacheMb: Math.max(64, options.cacheMb / 4),
         callbacks: options.onTraining?.(info),
         signal: abort.signal,
@@ -149,6 +156,7 @@ export async function runComparison(options: CompareOptions): Promise<Comparison
       learningRate: options.learningRate,
       seed: options.seed,
       backend: tf.getBackend(),
+      invariant: (options.invariant ?? []).map((e) => `${e.head}:${e.attribute}`),
     },
     strategies: {},
     totalSeconds: 0,

@@ -1,7 +1,7 @@
 import type { ComparisonFigures } from '../figures.js';
 import type { Verdict } from '../verdict.js';
 import { barChart, confusionChart, escapeXml, lineChart } from './svg.js';
-import { budgetText, curveTable, headTable, measured, pct, summaryTable, type Table } from './table.js';
+import { budgetText, curveTable, invarianceText, headTable, measured, pct, summaryTable, type Table } from './table.js';
 
 const STYLE = `
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; color: #222; }
@@ -49,7 +49,7 @@ export function htmlReport(figures: ComparisonFigures, verdict: Verdict): string
     '<h1>polyhead compare</h1>',
     `<p class="meta">Data <code>${escapeXml(figures.dataset)}</code>: ${figures.heads.map((h) => `${escapeXml(h.name)} (${h.labels.length} labels)`).join(', ')}. Split, the same for every strategy: ${figures.split.train} training, ${figures.split.val} validation, ${figures.split.unseen} unseen-combination images.` +
       (figures.heldOut.length > 0 ? ` Held out: ${escapeXml(figures.heldOut.map((c) => Object.values(c).join(' ')).join(', '))}.` : '') +
-      ` Budget: ${escapeXml(budgetText(figures))}; ${figures.settings.inputSize} px, width ${figures.settings.width}, depth ${figures.settings.depth}, seed ${figures.settings.seed}, ${escapeXml(figures.settings.backend)} backend. Chance exact-match ${pct(figures.chanceExactMatch)}. Total ${figures.totalSeconds.toFixed(0)} s.</p>`,
+      ` Budget: ${escapeXml(budgetText(figures))}; ${figures.settings.inputSize} px, width ${figures.settings.width}, depth ${figures.settings.depth}, seed ${figures.settings.seed}, ${escapeXml(figures.settings.backend)} backend.${escapeXml(invarianceText(figures))} Chance exact-match ${pct(figures.chanceExactMatch)}. Total ${figures.totalSeconds.toFixed(0)} s.</p>`,
     `<h2>Verdict</h2><div class="verdict" id="verdict">${verdict.sentences.map((s) => `<p>${escapeXml(s)}</p>`).join('')}</div>`,
     '<h2>Strategies</h2>',
     `<ul>${all.map((s) => `<li><b>${s.strategy}</b>: ${escapeXml(s.description)}</li>`).join('')}</ul>`,

@@ -1,6 +1,6 @@
 import type { ComparisonFigures } from '../figures.js';
 import type { Verdict } from '../verdict.js';
-import { budgetText, curveTable, headTable, measured, pct, summaryTable, type Table } from './table.js';
+import { budgetText, curveTable, invarianceText, headTable, measured, pct, summaryTable, type Table } from './table.js';
 
 /** The comparison as a Markdown document. */
 export function markdownReport(figures: ComparisonFigures, verdict: Verdict): string {
@@ -11,7 +11,7 @@ export function markdownReport(figures: ComparisonFigures, verdict: Verdict): st
     `Data: \`${figures.dataset}\` (heads ${figures.heads.map((h) => `${h.name}: ${h.labels.length} labels`).join(', ')}).`,
     `Split, the same for every strategy: ${figures.split.train} training, ${figures.split.val} validation (seen combinations), ${figures.split.unseen} unseen-combination images.`,
     ...(figures.heldOut.length > 0 ? [`Held-out combinations: ${figures.heldOut.map((c) => Object.values(c).join(' ')).join(', ')}.`] : []),
-    `Budget: ${budgetText(figures)}; ${figures.settings.inputSize} px, small CNN width ${figures.settings.width} depth ${figures.settings.depth}, batch ${figures.settings.batchSize}, learning rate ${figures.settings.learningRate}, seed ${figures.settings.seed}, ${figures.settings.backend} backend. Chance exact-match: ${pct(figures.chanceExactMatch)}.`,
+    `Budget: ${budgetText(figures)}; ${figures.settings.inputSize} px, small CNN width ${figures.settings.width} depth ${figures.settings.depth}, batch ${figures.settings.batchSize}, learning rate ${figures.settings.learningRate}, seed ${figures.settings.seed}, ${figures.settings.backend} backend.${invarianceText(figures)} Chance exact-match: ${pct(figures.chanceExactMatch)}.`,
     '',
     '## Verdict',
     '',

@@ -93,3 +93,9 @@ export function budgetText(figures: ComparisonFigures): string {
   const b = figures.budget;
   return 'epochs' in b ? `${b.epochs} epochs per model` : `${b.minutes} minutes in all, split evenly over the models (at most ${b.maxEpochs} epochs each)`;
 }
+
+/** The declared invariances as a sentence, or '' when there are none. */
+export function invarianceText(figures: ComparisonFigures): string {
+  const pairs = figures.settings.invariant.map((p) => p.split(':')).map(([head, attribute]) => `${head} ignores ${attribute}`);
+  return pairs.length === 0 ? '' : ` Declared invariance for multihead and chain: ${pairs.join(', ')} (trained on changed views).`;
+}
