@@ -103,6 +103,11 @@ export interface TrainWithBackboneOptions {
   onStage?(stage: 'features' | 'heads' | 'fine-tune', description: string): void;
   /** Called as features are computed. */
   onFeatures?(done: number, total: number): void;
+  /**
+   * Aborting while features are computed throws `TRAIN_INTERRUPTED` (nothing is trained yet);
+   * while a stage trains, it stops early after the batch, as `train` does without checkpoints,
+   * and stage 2 is skipped.
+   */
   signal?: AbortSignal;
 }
 
@@ -221,7 +226,7 @@ export async function trainWithBackbone(options: TrainWithBackboneOptions): Prom
   const valFeed = () => batches(valSamples, valLabels, valIdx, { batchSize: 64, shuffle: false, seed, pre: preprocessing, cache, targets: valTargets });
   const imageFeed = (): TrainFeed => ({
     trainSize: trainIdx.length,
-    train: (epoch) => augmentedImages(batches(dataset.samples, labels, trainIdx, { batchSize, shuffle: true, seed, epoch, pre: preprocessing, cache, targets }), augment, scaling, colourHeads, deriveSeed(seed + 5, epoch)),
+    train: (epoch) => withTurns(augmentedImages(batches(dataset.samples, labels, trainIdx, { batchSize, shuffle: true, seed, epoch, pre: preprocessing, cache, targets }), augment, scaling, colourHeads, deriveSeed(seed + 5, epoch))),
     val: valIdx.length > 0 ? valFeed : undefined,
   });
 
@@ -247,6 +252,7 @@ export async function trainWithBackbone(options: TrainWithBackboneOptions): Prom
         scaling,
         seed: seed + 11,
         progress,
+        signal: options.signal,
       });
       const valFeatures = await cacheFeatures(extractor, batches(valSamples, valLabels, valIdx, { batchSize: 16, shuffle: false, seed, pre: preprocessing, cache }), {
         views: 0,
@@ -255,6 +261,7 @@ export async function trainWithBackbone(options: TrainWithBackboneOptions): Prom
         scaling,
         seed,
         progress,
+        signal: options.signal,
       });
       featureSeconds = (performance.now() - started) / 1000;
       options.onStage?.('heads', `training the heads on cached features (${epochs} epochs)`);
@@ -272,7 +279,7 @@ export async function trainWithBackbone(options: TrainWithBackboneOptions): Prom
     const heads: StageResult = { result: stage1, seconds: (performance.now() - stage1Start) / 1000, val: stage1.val };
     let result = stage1;
     let fineTune: BackboneTrainedModel['stages']['fineTune'];
-    if (options.fineTune && options.fineTune.blocks > 0) {
+    if (options.fineTune && options.fineTune.blocks > 0 && !options.signal?.aborted) {
       const ft = options.fineTune;
       const unfrozenLayers = setTrainableBlocks(net, backbone.featureLayer, ft.blocks, backbone.entry?.blockPattern);
       options.onStage?.('fine-tune', `fine-tuning the heads and the last ${ft.blocks} backbone blocks (${unfrozenLayers} layers with weights) on images (${ft.epochs ?? 2} epochs)`);
@@ -407,14 +414,17 @@ interface FeatureSet {
 async function cacheFeatures(
   extract: (x: tf.Tensor4D) => tf.Tensor2D,
   source: AsyncIterable<Batch>,
-  opts: { views: number; augment: AugmentOptions; colourViews: number; colour?: (x: tf.Tensor4D, random: () => number) => tf.Tensor4D; scaling: Preprocessing['scaling']; seed: number; progress(n: number): void },
+  opts: { views: number; augment: AugmentOptions; colourViews: number; colour?: (x: tf.Tensor4D, random: () => number) => tf.Tensor4D; scaling: Preprocessing['scaling']; seed: number; progress(n: number): void; signal?: AbortSignal },
 ): Promise<FeatureSet> {
   const parts: Float32Array[][] = Array.from({ length: 1 + opts.views + opts.colourViews }, () => []);
   const flags: Uint8Array[][] = parts.map(() => []);
   const row = new Map<number, number>();
   let channels = 0;
   let step = 0;
-  for await (const b of source) {
+  for await (const b of withTurns(source)) {
+    if (opts.signal?.aborted) {
+      throw new PolyheadError('TRAIN_INTERRUPTED', `interrupted while computing features (${row.size} images done); nothing was trained yet`, { kind: 'runtime', details: { stage: 'features' } });
+    }
     const random = createRng(deriveSeed(opts.seed, step++));
     const outs = tf.tidy(() => {
       const x = tf.tensor4d(b.x, b.shape);
@@ -500,6 +510,7 @@ function featureFeed(
     async *train(epoch, fromBatch = 0) {
       const order = shuffleInPlace([...d.trainIdx], createRng(deriveSeed(d.seed, epoch)));
       for (let b = fromBatch; b * d.batchSize < order.length; b++) {
+        await nextTurn();
         const random = createRng(deriveSeed(d.seed + 3, epoch * 100_003 + b));
         const chunk = order.slice(b * d.batchSize, (b + 1) * d.batchSize);
         yield make(train, chunk, d.labels, d.targets, (r) => {
@@ -540,6 +551,23 @@ async function* augmentedImages(source: AsyncIterable<Batch>, augment: AugmentOp
       if (flag) for (const h of colourHeads) b.labels[h]![j] = -1;
     });
     yield b;
+  }
+}
+
+/**
+ * Waits for one turn of the event loop. Batches drawn from memory (cached features, decoded
+ * images) never wait on I/O, so without a turn per batch a SIGINT handler would not run until
+ * training ended.
+ */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** `source` with a turn of the event loop before each item (see {@link nextTurn}). */
+async function* withTurns<T>(source: AsyncIterable<T>): AsyncIterable<T> {
+  for await (const item of source) {
+    await nextTurn();
+    yield item;
   }
 }
 
