@@ -219,6 +219,12 @@ export async function trainBackboneInRun<O extends BackboneTrainSettings>(
     out.info(`unseen combinations: exact-match ${trained.unseen.exactMatch.toFixed(4)} over ${trained.unseen.fullyLabelled} images (accuracy ${heads})`);
   }
   out.success(`model saved to ${opts.out} (${seconds.toFixed(0)}s, best epoch ${trained.result.bestEpoch}${stages.fineTune?.kept ? ' of fine-tuning' : ''})`);
+  if (run.signal.aborted) {
+    const at = stages.fineTune ? `fine-tuning epoch ${stages.fineTune.result.history.length}` : `epoch ${stages.heads.result.history.length} of ${opts.epochs}${fineTune ? ', before fine-tuning' : ''}`;
+    out.warn(`stopped early by a signal at ${at}: the model saved is the best of the epochs run`);
+    // as for the small CNN, a run stopped by a signal exits 130, here with its model written
+    process.exitCode = 130;
+  }
   if (opts.json) {
     out.result(
       JSON.stringify({

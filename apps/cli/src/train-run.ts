@@ -123,7 +123,8 @@ export async function openRun<O extends RunSettings>(given: O, out: Output): Pro
       process.kill(process.pid, signal);
       return;
     }
-    log.warn(`${signal}: stopping after this batch and writing a checkpoint (send it again to quit at once)`);
+    const then = opts.backbone ? 'saving the model trained so far (runs with --backbone write no checkpoint)' : 'writing a checkpoint';
+    log.warn(`${signal}: stopping after this batch and ${then} (send it again to quit at once)`);
     controller.abort();
   };
   process.on('SIGINT', onSignal);

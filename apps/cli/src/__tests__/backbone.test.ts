@@ -167,6 +167,25 @@ describe.skipIf(SKIP !== '')(`polyhead train --backbone${SKIP}`, () => {
     expect(summary.stages.fineTune.kept).toBe(ft.kept);
   });
 
+  it('should save the best model so far and exit 130 when stopped by SIGINT', async () => {
+    const out = join(tmp.dir, 'stopped');
+    const args = ['train', '--data', join(F04, 'train.csv'), '--out', out, '--backbone', MOBILENET_V1, '--size', '96', '--epochs', '40', '--batch', '8', '--backend', 'wasm', '--no-feature-cache'];
+    const child = spawn(process.execPath, [CLI_ENTRY, ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      if (!stderr.includes('info epoch') && (stderr + chunk).includes('info epoch')) child.kill('SIGINT');
+      stderr += chunk;
+    });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(130);
+    expect(stderr).toContain('SIGINT: stopping after this batch and saving the model trained so far (runs with --backbone write no checkpoint)');
+    expect(stderr).toMatch(/^warn stopped early by a signal at epoch \d+ of 40: the model saved is the best of the epochs run$/m);
+    const rows = (await readFile(join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n');
+    expect(rows.length).toBeLessThan(40);
+    const meta = await readJson<BackboneMeta>(join(out, 'polyhead.json'));
+    expect(meta.training.history.length).toBe(rows.length);
+  });
+
   it('should refuse to resume a backbone run with exit 2 when given --resume', async () => {
     const unfinished = join(tmp.dir, 'unfinished');
     await mkdir(unfinished);
