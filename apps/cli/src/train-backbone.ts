@@ -4,7 +4,7 @@ import type { AugmentOptions, CacheOptions, ClassWeightSetting, EpochLog, MultiH
 
 import type { Output } from './output.js';
 import { trainingProgress } from './training-progress.js';
-import { writeSkipped, type RunSettings, type TrainRun } from './train-run.js';
+import { saveRunModels, writeSkipped, type RunSettings, type TrainRun } from './train-run.js';
 
 /**
  * Defaults of a `--backbone` run where the flag was not given: stage 1 epochs and learning rate
@@ -72,7 +72,7 @@ export async function trainBackboneInRun<O extends BackboneTrainSettings>(
 ) {
   const { opts, out } = run;
   const model = await import('@polyhead/model');
-  const { formatCombo, initBackend, loadBackbone, parseAugment, parseCombos, pretrainedEntry, saveModelDir, saveModelFiles, tf, trainWithBackbone, DEFAULT_AUGMENT } = model;
+  const { formatCombo, initBackend, loadBackbone, parseAugment, parseCombos, pretrainedEntry, trainWithBackbone, DEFAULT_AUGMENT } = model;
   const backend = await initBackend(opts.backend as never, { log: (m) => out.info(m) });
   const dataset = await loadDataset(opts.data, { heads: opts.heads, separator: opts.separator });
   const classWeights = common.classWeights?.['*'] ? Object.fromEntries(dataset.heads.map((h) => [h, 'balanced' as const])) : common.classWeights;
@@ -187,19 +187,7 @@ export async function trainBackboneInRun<O extends BackboneTrainSettings>(
   const stages = trained.stages;
   const history = { heads: stages.heads.result.history, ...(stages.fineTune ? { fineTune: stages.fineTune.result.history } : {}) };
   trained.meta.training = { ...trained.meta.training, seconds, history: trained.result.history, stageHistory: history };
-  const lastMeta = { ...trained.meta, training: { ...trained.meta.training, bestEpoch: trained.result.history.length } };
-  const bestWeights = trained.lastWeights && trained.net.model.getWeights().map((w) => w.clone());
-  if (trained.lastWeights) {
-    const last = trained.lastWeights.map((w) => tf.tensor(w.data, w.shape));
-    trained.net.model.setWeights(last);
-    tf.dispose(last);
-  }
-  await saveModelDir(`${opts.out}/last`, trained.net, lastMeta);
-  if (bestWeights) {
-    trained.net.model.setWeights(bestWeights);
-    tf.dispose(bestWeights);
-  }
-  await saveModelFiles(opts.out, trained.net, trained.meta);
+  await saveRunModels(opts.out, trained.net, trained.meta, { epochs: trained.result.history.length, lastWeights: trained.lastWeights });
 
   out.info(`${opts.featureCache ? `features: ${trained.featureSeconds.toFixed(1)}s; ` : ''}heads: ${(stages.heads.seconds - trained.featureSeconds).toFixed(1)}s${stages.fineTune ? `; fine-tune: ${stages.fineTune.seconds.toFixed(1)}s` : ''}`);
   if (stages.fineTune) {

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 
 import { checkDataset, defaultPreprocessing, PolyheadError, UNUSABLE_KINDS, type CheckReport, type Dataset, type ImageCache } from '@polyhead/data';
-import type { CheckpointOptions, TrainCheckpoint, TrainedModel } from '@polyhead/model';
+import type { CheckpointOptions, ModelMeta, Network, TrainCheckpoint, TrainedModel } from '@polyhead/model';
 
 import type { Output } from './output.js';
 import {
@@ -188,4 +188,32 @@ export async function writeSkipped(dir: string, trained: Pick<TrainedModel, 'bad
   if (trained.badImages.length === 0) return;
   const lines = trained.badImages.map((b) => `${b.file}${b.line !== undefined ? `:${b.line}` : ''}\t${b.path}\t${b.code}`);
   await writeFileAtomic(path.join(dir, RUN_FILES.skipped), `${lines.join('\n')}\n`);
+}
+
+/**
+ * Saves a finished run's models: the last of its `epochs` under `last/` (from `lastWeights`
+ * where training restored the best epoch's weights), and the weights the network holds (the
+ * best) at the top of `dir`.
+ */
+export async function saveRunModels(
+  dir: string,
+  net: Network,
+  meta: ModelMeta,
+  last: { epochs: number; lastWeights?: { data: Float32Array; shape: number[] }[] },
+): Promise<void> {
+  const { saveModelDir, saveModelFiles, tf } = await import('@polyhead/model');
+  const { lastWeights } = last;
+  const lastMeta = { ...meta, training: { ...meta.training, bestEpoch: last.epochs } };
+  const bestWeights = lastWeights && net.model.getWeights().map((w) => w.clone());
+  if (lastWeights) {
+    const weights = lastWeights.map((w) => tf.tensor(w.data, w.shape));
+    net.model.setWeights(weights);
+    tf.dispose(weights);
+  }
+  await saveModelDir(path.join(dir, 'last'), net, lastMeta);
+  if (bestWeights) {
+    net.model.setWeights(bestWeights);
+    tf.dispose(bestWeights);
+  }
+  await saveModelFiles(dir, net, meta);
 }

@@ -7,7 +7,7 @@ import type { ClassWeightSetting, MultiHeadMetrics, SelectMetric } from '@polyhe
 import type { Output } from '../output.js';
 import { fraction, headKinds, headList, headWeights, invariances, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from '../options.js';
 import { trainingProgress } from '../training-progress.js';
-import { checkBeforeTraining, openRun, writeSkipped, type TrainRun } from '../train-run.js';
+import { checkBeforeTraining, openRun, saveRunModels, writeSkipped, type TrainRun } from '../train-run.js';
 import { BACKBONE_DEFAULTS, backboneConflicts, trainBackboneInRun, type BackboneTrainSettings } from '../train-backbone.js';
 
 export interface TrainCommandOptions {
@@ -168,7 +168,7 @@ export async function runTrain(given: TrainCommandOptions, output: Output) {
 async function trainInRun(run: TrainRun<TrainCommandOptions>) {
   const { opts, out } = run;
   // TensorFlow.js loads only for the commands that compute.
-  const { formatCombo, initBackend, parseCombos, saveModelDir, saveModelFiles, tf, trainOnDataset } = await import('@polyhead/model');
+  const { formatCombo, initBackend, parseCombos, trainOnDataset } = await import('@polyhead/model');
   const parsedWeights = parseClassWeights(opts.classWeights);
   const backend = await initBackend(opts.backend as never, { log: (m) => out.info(m) });
   const dataset = await loadDataset(opts.data, { heads: opts.heads, separator: opts.separator });
@@ -228,19 +228,7 @@ async function trainInRun(run: TrainRun<TrainCommandOptions>) {
   }
   trained.meta.training = { ...trained.meta.training, seconds, history: trained.result.history };
   // The last epoch's model goes to last/, the one the run ends with (the best) to the top.
-  const lastMeta = { ...trained.meta, training: { ...trained.meta.training, bestEpoch: trained.result.history.length } };
-  const bestWeights = trained.result.lastWeights && trained.net.model.getWeights().map((w) => w.clone());
-  if (trained.result.lastWeights) {
-    const last = trained.result.lastWeights.map((w) => tf.tensor(w.data, w.shape));
-    trained.net.model.setWeights(last);
-    tf.dispose(last);
-  }
-  await saveModelDir(`${opts.out}/last`, trained.net, lastMeta);
-  if (bestWeights) {
-    trained.net.model.setWeights(bestWeights);
-    tf.dispose(bestWeights);
-  }
-  await saveModelFiles(opts.out, trained.net, trained.meta);
+  await saveRunModels(opts.out, trained.net, trained.meta, { epochs: trained.result.history.length, lastWeights: trained.result.lastWeights });
   if (trained.result.val) printSummary(out, trained.result.val, trained.result.bestEpoch);
   if (trained.unseen) {
     out.info(`held out: ${trained.heldOut.map(formatCombo).join('; ')}`);
