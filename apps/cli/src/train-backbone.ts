@@ -4,7 +4,7 @@ import type { AugmentOptions, CacheOptions, ClassWeightSetting, EpochLog, MultiH
 
 import type { Output } from './output.js';
 import { trainingProgress } from './training-progress.js';
-import { saveRunModels, writeSkipped, type RunSettings, type TrainRun } from './train-run.js';
+import { reportDataProblems, saveRunModels, type RunSettings, type TrainRun } from './train-run.js';
 
 /**
  * Defaults of a `--backbone` run where the flag was not given: stage 1 epochs and learning rate
@@ -178,12 +178,7 @@ export async function trainBackboneInRun<O extends BackboneTrainSettings>(
     .finally(() => features.stop());
   const seconds = (performance.now() - started) / 1000;
 
-  for (const b of trained.badImages.slice(0, 20)) out.warn(`skipped bad image ${b.message} [${b.code}]`);
-  if (trained.badImages.length > 0) out.warn(`skipped ${trained.badImages.length} unusable images, listed in ${opts.out}/skipped-images.txt`);
-  await writeSkipped(opts.out, trained);
-  if (trained.duplicates.groups > 0) {
-    out.info(`${trained.duplicates.images} images in ${trained.duplicates.groups} groups of identical pixels, each group kept on one side of the split`);
-  }
+  await reportDataProblems(opts.out, trained, out);
   const stages = trained.stages;
   const history = { heads: stages.heads.result.history, ...(stages.fineTune ? { fineTune: stages.fineTune.result.history } : {}) };
   trained.meta.training = { ...trained.meta.training, seconds, history: trained.result.history, stageHistory: history };

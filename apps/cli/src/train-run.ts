@@ -183,8 +183,21 @@ export async function checkBeforeTraining(dataset: Dataset, size: number, cache:
   return report;
 }
 
+/**
+ * Tells what training left out or kept together: the skipped images (the first 20 by name, all
+ * of them in the run folder's list) and the groups of identical images.
+ */
+export async function reportDataProblems(dir: string, trained: Pick<TrainedModel, 'badImages' | 'duplicates'>, out: Output): Promise<void> {
+  for (const b of trained.badImages.slice(0, 20)) out.warn(`skipped bad image ${b.message} [${b.code}]`);
+  if (trained.badImages.length > 0) out.warn(`skipped ${trained.badImages.length} unusable images, listed in ${path.join(dir, RUN_FILES.skipped)}`);
+  await writeSkipped(dir, trained);
+  if (trained.duplicates.groups > 0) {
+    out.info(`${trained.duplicates.images} images in ${trained.duplicates.groups} groups of identical pixels, each group kept on one side of the split`);
+  }
+}
+
 /** Writes the images a run left out, one `file[:line] path reason` per line. */
-export async function writeSkipped(dir: string, trained: Pick<TrainedModel, 'badImages'>): Promise<void> {
+async function writeSkipped(dir: string, trained: Pick<TrainedModel, 'badImages'>): Promise<void> {
   if (trained.badImages.length === 0) return;
   const lines = trained.badImages.map((b) => `${b.file}${b.line !== undefined ? `:${b.line}` : ''}\t${b.path}\t${b.code}`);
   await writeFileAtomic(path.join(dir, RUN_FILES.skipped), `${lines.join('\n')}\n`);

@@ -7,58 +7,21 @@ import type { ClassWeightSetting, MultiHeadMetrics, SelectMetric } from '@polyhe
 import type { Output } from '../output.js';
 import { fraction, headKinds, headList, headWeights, invariances, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from '../options.js';
 import { trainingProgress } from '../training-progress.js';
-import { checkBeforeTraining, openRun, saveRunModels, writeSkipped, type TrainRun } from '../train-run.js';
+import { checkBeforeTraining, openRun, reportDataProblems, saveRunModels, type TrainRun } from '../train-run.js';
 import { BACKBONE_DEFAULTS, backboneConflicts, trainBackboneInRun, type BackboneTrainSettings } from '../train-backbone.js';
 
-export interface TrainCommandOptions {
-  data?: string;
-  val?: string;
-  heads?: string[];
-  separator: string;
-  valFraction: number;
+/** Settings of `polyhead train`: those of the `--backbone` path plus the small CNN's own. */
+export interface TrainCommandOptions extends BackboneTrainSettings {
   size: number;
   width: number;
   depth: number;
   sharedDepth?: number;
   chain?: string[];
-  epochs: number;
-  batch: number;
-  lr: number;
-  seed: number;
-  backend: string;
-  lossWeights?: Record<string, number>;
   lossBalance: 'fixed' | 'uncertainty' | 'dwa';
   classWeights?: string;
-  headKind?: Record<string, 'softmax' | 'multilabel'>;
   balanceHead?: string;
-  flip: boolean;
-  invariant?: { head: string; attribute: string }[];
-  invariantView: 'recolor' | 'hue';
-  invariantFraction: number;
-  holdoutCombos?: string;
-  holdoutFraction?: number;
   selectMetric: SelectMetric;
-  restoreBest: boolean;
   shuffle: boolean;
-  patience?: number;
-  cacheMb: number;
-  onBadImage: 'fail' | 'skip';
-  dedupe: boolean;
-  out?: string;
-  resume?: string;
-  force?: boolean;
-  checkpointMinutes: number;
-  json?: boolean;
-  backbone?: string;
-  featureLayer?: string;
-  fineTuneBlocks: number;
-  fineTuneEpochs: number;
-  fineTuneLr: number;
-  featureCache: boolean;
-  featureViews?: number;
-  augment?: string;
-  colourHeads?: string[];
-  dropout?: number;
 }
 
 /** `polyhead train`: trains a multi-output model on a CSV manifest or a folder. */
@@ -220,12 +183,7 @@ async function trainInRun(run: TrainRun<TrainCommandOptions>) {
     throw run.explain(error);
   });
   const seconds = (performance.now() - started) / 1000;
-  for (const b of trained.badImages.slice(0, 20)) out.warn(`skipped bad image ${b.message} [${b.code}]`);
-  if (trained.badImages.length > 0) out.warn(`skipped ${trained.badImages.length} unusable images, listed in ${opts.out}/skipped-images.txt`);
-  await writeSkipped(opts.out, trained);
-  if (trained.duplicates.groups > 0) {
-    out.info(`${trained.duplicates.images} images in ${trained.duplicates.groups} groups of identical pixels, each group kept on one side of the split`);
-  }
+  await reportDataProblems(opts.out, trained, out);
   trained.meta.training = { ...trained.meta.training, seconds, history: trained.result.history };
   // The last epoch's model goes to last/, the one the run ends with (the best) to the top.
   await saveRunModels(opts.out, trained.net, trained.meta, { epochs: trained.result.history.length, lastWeights: trained.result.lastWeights });

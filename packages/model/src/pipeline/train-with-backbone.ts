@@ -28,8 +28,8 @@ import type { ModelMeta } from '../spec.js';
 import { tf } from '../tf.js';
 import { evaluate, train, type Invariance, type SelectMetric, type TrainCallbacks, type TrainFeed, type TrainResult } from '../train/trainer.js';
 import { colourView, type ColourViewKind } from '../views/colour-views.js';
-import { formatCombo, selectHoldout, type Combo, type HoldoutSpec } from './holdout.js';
-import { resolveClassWeights, type BadImage, type ClassWeightSetting } from './train-on-dataset.js';
+import { formatCombo, selectHoldout, type HoldoutSpec } from './holdout.js';
+import { resolveClassWeights, type BadImage, type ClassWeightSetting, type TrainedModel } from './train-on-dataset.js';
 
 /** Stage 2 of {@link trainWithBackbone}: the last backbone blocks trained too. */
 export interface FineTuneOptions {
@@ -119,10 +119,8 @@ export interface StageResult {
   val?: MultiHeadMetrics;
 }
 
-/** What {@link trainWithBackbone} produced. */
-export interface BackboneTrainedModel {
-  net: Network;
-  meta: ModelMeta;
+/** What {@link trainWithBackbone} produced: what `trainOnDataset` does, plus the stages. */
+export interface BackboneTrainedModel extends TrainedModel {
   /** The result of the stage whose weights the network holds. */
   result: TrainResult;
   /**
@@ -133,13 +131,6 @@ export interface BackboneTrainedModel {
   stages: { heads: StageResult; fineTune?: StageResult & { kept: boolean; unfrozenLayers: number } };
   /** Seconds spent computing cached features (0 without the cache). */
   featureSeconds: number;
-  encoder: LabelEncoder;
-  split: { train: number[]; val: number[]; unseen: number[] };
-  unseen?: MultiHeadMetrics;
-  heldOut: Combo[];
-  badImages: BadImage[];
-  duplicates: { groups: number; images: number };
-  classWeights: Record<string, Record<string, number>>;
 }
 
 /**
