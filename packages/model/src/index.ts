@@ -16,6 +16,7 @@ export * from './pipeline/train-on-dataset.js';
 export * from './backend/index.js';
 export * from './views/colour-views.js';
 export * from './pipeline/holdout.js';
+export * from './pipeline/group-split.js';
 export * from './train/loss-balance.js';
 export * from './pretrained/index.js';
 export * from './backbone/pretrained.js';

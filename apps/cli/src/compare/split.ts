@@ -1,12 +1,10 @@
 import {
-  comboKey,
   findDuplicates,
-  stratifiedSplit,
   type Dataset,
   type ImageCache,
   type Preprocessing,
 } from '@polyhead/data';
-import { selectHoldout, type Combo, type HoldoutSpec } from '@polyhead/model';
+import { selectHoldout, splitKeepingGroups, type Combo, type HoldoutSpec } from '@polyhead/model';
 
 /** The one split every strategy trains and is scored on. */
 export interface CompareSplit {
@@ -41,18 +39,8 @@ export async function compareSplit(dataset: Dataset, options: CompareSplitOption
   const groups = options.dedupe
     ? await findDuplicates(dataset.samples, options.dedupe.pre, { indices: candidates, cache: options.dedupe.cache })
     : [];
-  const leader = new Map<number, number>();
-  for (const group of groups) for (const i of group) leader.set(i, group[0]!);
-  const members = new Map<number, number[]>();
-  for (const i of candidates) {
-    const lead = leader.get(i) ?? i;
-    members.set(lead, [...(members.get(lead) ?? []), i]);
-  }
-  const leaders = [...members.keys()];
-  const keys = leaders.map((i) => comboKey(dataset.samples[i]!.labels));
-  const split = stratifiedSplit(keys, { valFraction: options.valFraction, seed: options.seed });
-  const expand = (positions: number[]) => positions.flatMap((j) => members.get(leaders[j]!)!).sort((a, b) => a - b);
-  return { train: expand(split.train), val: expand(split.val), unseen, heldOut: holdout.combos };
+  const { trainIdx, valIdx } = splitKeepingGroups(dataset, candidates, groups, options.valFraction, options.seed);
+  return { train: trainIdx, val: valIdx, unseen, heldOut: holdout.combos };
 }
 
 /** The samples at `indices`, as a dataset of their own. */

@@ -2,7 +2,6 @@ import {
   balancedIndices,
   batches,
   checkImages,
-  comboKey,
   UNUSABLE_KINDS,
   type CheckReport,
   DataError,
@@ -11,7 +10,6 @@ import {
   ImageCache,
   LabelEncoder,
   PolyheadError,
-  stratifiedSplit,
   type Dataset,
   type HeadKind,
   type Preprocessing,
@@ -25,6 +23,7 @@ import { buildNetwork, networkSpec, type Network } from '../network.js';
 import type { ModelMeta, NetworkSpec } from '../spec.js';
 import { tf } from '../tf.js';
 import { colourView, type ColourViewKind } from '../views/colour-views.js';
+import { splitKeepingGroups, trainingCombos } from './group-split.js';
 import { formatCombo, selectHoldout, type Combo, type HoldoutSpec } from './holdout.js';
 import type { LossBalance } from '../train/loss-balance.js';
 import { evaluate, train, type CheckpointOptions, type Invariance, type SelectMetric, type TrainCallbacks, type TrainResult } from '../train/trainer.js';
@@ -307,11 +306,7 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
       );
       unseen = evaluation.metrics;
     }
-    // combinations are of the softmax heads; a multi-label head's cell only has to be filled in
-    const single = encoder.heads.map((_, h) => h).filter((h) => encoder.kind(h) === 'softmax');
-    const trainCombos = [...new Set(trainIdx.map((i) => dataset.samples[i]!.labels).filter((l) => l.every((x) => x !== null)).map((l) => JSON.stringify(single.map((h) => l[h]))))]
-      .sort()
-      .map((k) => JSON.parse(k) as string[]);
+    const trainCombos = trainingCombos(dataset, encoder, trainIdx);
     const meta: ModelMeta = {
       format: 'polyhead-model/1',
       network: spec,
@@ -359,32 +354,6 @@ export async function trainOnDataset(options: TrainOnDatasetOptions): Promise<Tr
     net.model.dispose();
     throw error;
   }
-}
-
-/**
- * Stratified split in which each group of identical images goes wholly to
- * training or wholly to validation, so no image is scored on its own copy.
- */
-function splitKeepingGroups(
-  dataset: Dataset,
-  candidates: number[],
-  groups: number[][],
-  valFraction: number,
-  seed: number,
-): { trainIdx: number[]; valIdx: number[] } {
-  const leader = new Map<number, number>();
-  for (const group of groups) for (const i of group) leader.set(i, group[0]!);
-  const members = new Map<number, number[]>();
-  for (const i of candidates) {
-    const lead = leader.get(i) ?? i;
-    const list = members.get(lead);
-    if (list) list.push(i);
-    else members.set(lead, [i]);
-  }
-  const leaders = [...members.keys()];
-  const split = stratifiedSplit(leaders.map((i) => comboKey(dataset.samples[i]!.labels)), { valFraction, seed });
-  const expand = (positions: number[]) => positions.flatMap((j) => members.get(leaders[j]!)!).sort((a, b) => a - b);
-  return { trainIdx: expand(split.train), valIdx: expand(split.val) };
 }
 
 function resolveInvariance(

@@ -1,7 +1,6 @@
 import {
   batches,
   checkImages,
-  comboKey,
   createRng,
   DataError,
   defaultPreprocessing,
@@ -11,7 +10,6 @@ import {
   LabelEncoder,
   PolyheadError,
   shuffleInPlace,
-  stratifiedSplit,
   type Batch,
   type Dataset,
   type HeadKind,
@@ -28,6 +26,7 @@ import type { ModelMeta } from '../spec.js';
 import { tf } from '../tf.js';
 import { evaluate, train, type Invariance, type SelectMetric, type TrainCallbacks, type TrainFeed, type TrainResult } from '../train/trainer.js';
 import { colourView, type ColourViewKind } from '../views/colour-views.js';
+import { splitKeepingGroups, trainingCombos } from './group-split.js';
 import { formatCombo, selectHoldout, type HoldoutSpec } from './holdout.js';
 import { resolveClassWeights, type BadImage, type ClassWeightSetting, type TrainedModel } from './train-on-dataset.js';
 
@@ -299,10 +298,7 @@ export async function trainWithBackbone(options: TrainWithBackboneOptions): Prom
     if (unseenIdx.length > 0) {
       unseen = (await evaluate(net, batches(dataset.samples, labels, unseenIdx, { batchSize: 32, shuffle: false, seed, pre: preprocessing, cache, targets }))).metrics;
     }
-    const single = encoder.heads.map((_, h) => h).filter((h) => encoder.kind(h) === 'softmax');
-    const trainCombos = [...new Set(trainIdx.map((i) => dataset.samples[i]!.labels).filter((l) => l.every((x) => x !== null)).map((l) => JSON.stringify(single.map((h) => l[h]))))]
-      .sort()
-      .map((k) => JSON.parse(k) as string[]);
+    const trainCombos = trainingCombos(dataset, encoder, trainIdx);
     const meta: ModelMeta = {
       format: 'polyhead-model/1',
       network: spec,
@@ -593,19 +589,4 @@ function resolveInvariance(options: TrainWithBackboneOptions, heads: string[], p
   const invariantHeads = entries.map((e) => index(e.head, 'head'));
   if (invariantHeads.includes(changed)) throw new PolyheadError('TRAIN_BAD_INVARIANCE', `head "${heads[changed]}" cannot be invariant to itself`, { kind: 'usage' });
   return { transform: colourView(options.invariantView ?? 'hue', preprocessing.scaling), invariantHeads, changedHeads: [changed], fraction: options.invariantFraction, seed: seed + 1 };
-}
-
-/** Stratified split that keeps each group of identical images on one side. */
-function splitKeepingGroups(dataset: Dataset, candidates: number[], groups: number[][], valFraction: number, seed: number): { trainIdx: number[]; valIdx: number[] } {
-  const leader = new Map<number, number>();
-  for (const group of groups) for (const i of group) leader.set(i, group[0]!);
-  const members = new Map<number, number[]>();
-  for (const i of candidates) {
-    const lead = leader.get(i) ?? i;
-    members.set(lead, [...(members.get(lead) ?? []), i]);
-  }
-  const leaders = [...members.keys()];
-  const split = stratifiedSplit(leaders.map((i) => comboKey(dataset.samples[i]!.labels)), { valFraction, seed });
-  const expand = (positions: number[]) => positions.flatMap((j) => members.get(leaders[j]!)!).sort((a, b) => a - b);
-  return { trainIdx: expand(split.train), valIdx: expand(split.val) };
 }
