@@ -11,6 +11,7 @@ import {
 } from './__tests__/helpers.js';
 import { filterGradTuning } from './conv2d-backprop-filter.js';
 
+
 type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
 
 interface ConvCase {
@@ -103,11 +104,12 @@ async function withTuning<T>(
   }
 }
 
-// Stride-1 filter gradients take the padded grid or the gathered patches by image size; both are checked.
-const onGrid = { gridOverhead: Infinity, gridMinChannels: 1 };
+// The filter gradient sums cache blocks of output positions; one block per call and one
+// output row per block are both checked.
+const oneBlock = { blockPositions: Infinity };
 const patchModes = [
-  { mode: 'on the padded grid', tuning: onGrid },
-  { mode: 'from gathered patches', tuning: { gridOverhead: 0 } },
+  { mode: 'in one block', tuning: oneBlock },
+  { mode: 'one output row per block', tuning: { blockPositions: 1 } },
 ];
 
 describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm', () => {
@@ -131,7 +133,7 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm', () => {
     { x: [1, 10, 8, 2], w: [3, 3, 2, 3], pad: 'valid' },
     { x: [2, 9, 10, 3], w: [2, 2, 3, 2], pad: 'same' },
   ] as const) {
-    it(`should handle dilation 2 on the padded grid when x ${c.x.join('x')}, w ${c.w.join('x')}, pad ${c.pad}`, async () => {
+    it(`should handle dilation 2 when x ${c.x.join('x')}, w ${c.w.join('x')}, pad ${c.pad}`, async () => {
       const xs = [...c.x] as [number, number, number, number];
       const ws = [...c.w] as [number, number, number, number];
       const want = await onBackend('cpu', () =>
@@ -147,7 +149,7 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm', () => {
           return { r: r.dataSync().slice(), rShape: r.shape, out: readAll([y, gx, gw]) };
         }),
       );
-      const got = await withTuning(onGrid, () =>
+      const got = await withTuning(oneBlock, () =>
         onBackend('wasm', () =>
           tf.tidy(() => {
             const x = tf.tensor4d(seededFor(xs, 4), xs);
@@ -170,18 +172,6 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm', () => {
     });
   }
 
-  for (const { mode, tuning } of patchModes) {
-    for (const c of [cases[1], cases[2], cases[6]]) {
-      it(`should sum per-chunk filter gradients ${mode} when the batch is split, ${label(c)}`, async () => {
-        const want = await onBackend('cpu', () => convAndGrads(c));
-        const got = await withTuning({ ...tuning, chunkElements: 1 }, () =>
-          onBackend('wasm', () => convAndGrads(c)),
-        );
-        expect(relativeError(got[2], want[2])).toBeLessThan(TOLERANCE);
-      });
-    }
-  }
-
   it('should leave tensor and data-id counts flat when called 20 times', async () => {
     await onBackend('wasm', () => undefined);
     const x = tf.tensor4d(seededFor([2, 9, 9, 4], 7), [2, 9, 9, 4]);
@@ -197,7 +187,7 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm', () => {
             gw.dataSync();
           });
         };
-        const counts = await withTuning({ ...tuning, chunkElements: 200 }, async () =>
+        const counts = await withTuning(tuning, async () =>
           growth(step),
         );
         expect(counts).toEqual({ tensors: 0, dataIds: 0 });

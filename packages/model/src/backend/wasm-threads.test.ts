@@ -2,8 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { growth, onBackend, readAll, relativeError, seededFor } from './__tests__/helpers.js';
+import { filterGradTuning } from './conv2d-backprop-filter.js';
+import { ownKernels } from './own-kernels.js';
 import { wasmHelper } from './parallel.js';
 import { initBackend } from './select.js';
+import { asWasm } from './wasm-heap.js';
 import { wasmThreadCount } from './wasm-threads.js';
 
 const TOLERANCE = 1e-4;
@@ -47,6 +50,38 @@ describe('wasm thread pool', () => {
     const got = stepSuite();
     want.forEach((w, k) => expect(relativeError(got[k]!, w)).toBeLessThan(TOLERANCE));
   });
+
+  // Filter gradients with their rows split between this thread and the kernel worker: odd
+  // channel counts leave row and column tails on both sides.
+  const filterCases = [
+    { x: [4, 12, 12, 3], w: [3, 3, 3, 16], stride: 1, pad: 'same' },
+    { x: [3, 9, 10, 5], w: [3, 3, 5, 13], stride: 2, pad: 'same' },
+    { x: [2, 11, 9, 8], w: [2, 4, 8, 6], stride: 1, pad: 'valid' },
+  ] as const;
+  for (const c of filterCases) {
+    it(`should match the cpu filter gradient with rows split with the kernel worker, x ${c.x.join('x')}, w ${c.w.join('x')}, stride ${c.stride}, ${c.pad}`, async () => {
+      const grads = () =>
+        tf.tidy(() => {
+          const x = tf.tensor4d(seededFor([...c.x], 134), [...c.x]);
+          const w = tf.tensor4d(seededFor([...c.w], 135), [...c.w]);
+          const y = tf.conv2d(x, w, c.stride, c.pad);
+          const r = tf.tensor(seededFor(y.shape, 136), y.shape);
+          const f = (a: tf.Tensor) =>
+            tf.sum(tf.mul(tf.conv2d(x, a as tf.Tensor4D, c.stride, c.pad), r));
+          return readAll([tf.grad(f)(w)]);
+        });
+      const want = await onBackend('cpu', grads);
+      await initBackend('wasm', { wasmThreads: 2 });
+      expect(ownKernels(asWasm(tf.backend())).worker).toBeDefined();
+      const saved = filterGradTuning.minSplitMacs;
+      filterGradTuning.minSplitMacs = 0;
+      try {
+        expect(relativeError(grads()[0]!, want[0]!)).toBeLessThan(TOLERANCE);
+      } finally {
+        filterGradTuning.minSplitMacs = saved;
+      }
+    });
+  }
 
   it('should leave tensor and data-id counts flat when called 20 times', () => {
     expect(growth(() => void stepSuite())).toEqual({ tensors: 0, dataIds: 0 });
