@@ -225,3 +225,133 @@ export function convFilterGrad(
     }
   }
 }
+
+// ---------------------------------------------------------------------------
+// Max-pooling gradient
+//
+// Each output gradient goes to the first maximum of its window, taps scanned
+// row by row as the cpu backend does, so that ties (frequent after a ReLU)
+// resolve identically. Images `[first, end)` of the NHWC tensors are handled,
+// so two threads can take disjoint halves of a batch.
+// ---------------------------------------------------------------------------
+
+/**
+ * The common 2x2, stride-2 window without padding: every input element
+ * belongs to at most one window, so `dx` is written rather than accumulated,
+ * four channels at a time.
+ */
+function pool2x2(
+  x: usize, dy: usize, dx: usize, first: i32, end: i32,
+  inH: i32, inW: i32, c: i32, outH: i32, outW: i32,
+): void {
+  const right = <usize>c << 2;
+  const down = (<usize>inW * <usize>c) << 2;
+  const lanes = c & ~3;
+  for (let b = first; b < end; b++) {
+    for (let oh = 0; oh < outH; oh++) {
+      let t = ((<usize>(b * inH + 2 * oh) * <usize>inW) * <usize>c) << 2;
+      let o = ((<usize>(b * outH + oh) * <usize>outW) * <usize>c) << 2;
+      for (let ow = 0; ow < outW; ow++) {
+        let k: i32 = 0;
+        for (; k < lanes; k += 4) {
+          const at = t + (<usize>k << 2);
+          const v0 = v128.load(x + at);
+          const v1 = v128.load(x + at + right);
+          const v2 = v128.load(x + at + down);
+          const v3 = v128.load(x + at + down + right);
+          const s1 = f32x4.gt(v1, v0);
+          let best = v128.bitselect(v1, v0, s1);
+          const s2 = f32x4.gt(v2, best);
+          best = v128.bitselect(v2, best, s2);
+          const s3 = f32x4.gt(v3, best);
+          const g = v128.load(dy + o + (<usize>k << 2));
+          const later3 = s3;
+          const later2 = v128.or(s2, later3);
+          const later1 = v128.or(s1, later2);
+          v128.store(dx + at, v128.andnot(g, later1));
+          v128.store(dx + at + right, v128.andnot(v128.and(g, s1), later2));
+          v128.store(dx + at + down, v128.andnot(v128.and(g, s2), later3));
+          v128.store(dx + at + down + right, v128.and(g, s3));
+        }
+        for (; k < c; k++) {
+          const at = t + (<usize>k << 2);
+          let where = at;
+          let best = load<f32>(x + at);
+          store<f32>(dx + at, 0);
+          store<f32>(dx + at + right, 0);
+          store<f32>(dx + at + down, 0);
+          store<f32>(dx + at + down + right, 0);
+          if (load<f32>(x + at + right) > best) {
+            best = load<f32>(x + at + right);
+            where = at + right;
+          }
+          if (load<f32>(x + at + down) > best) {
+            best = load<f32>(x + at + down);
+            where = at + down;
+          }
+          if (load<f32>(x + at + down + right) > best) where = at + down + right;
+          store<f32>(dx + where, load<f32>(dy + o + (<usize>k << 2)));
+        }
+        t += 2 * right;
+        o += right;
+      }
+    }
+  }
+}
+
+/**
+ * Max-pooling gradient of images `[first, end)`: zeroes their `dx`, then adds
+ * each output gradient at its window's first maximum (windows may overlap;
+ * taps outside the input are skipped, a window without a finite maximum
+ * passes nothing).
+ */
+export function maxPoolGrad(
+  x: usize, dy: usize, dx: usize, first: i32, end: i32,
+  inH: i32, inW: i32, c: i32, outH: i32, outW: i32,
+  kh: i32, kw: i32, strideH: i32, strideW: i32, dilationH: i32, dilationW: i32,
+  padTop: i32, padLeft: i32,
+): void {
+  const image = (<usize>inH * <usize>inW * <usize>c) << 2;
+  const plain =
+    kh == 2 && kw == 2 && strideH == 2 && strideW == 2 && padTop == 0 && padLeft == 0 &&
+    2 * outH <= inH && 2 * outW <= inW;
+  // Rows and columns past the last window (odd sizes) get no gradient.
+  if (!plain || 2 * outH != inH || 2 * outW != inW) {
+    memory.fill(dx + <usize>first * image, 0, <usize>(end - first) * image);
+  }
+  if (plain) {
+    pool2x2(x, dy, dx, first, end, inH, inW, c, outH, outW);
+    return;
+  }
+  for (let b = first; b < end; b++) {
+    for (let oh = 0; oh < outH; oh++) {
+      const h0 = oh * strideH - padTop;
+      for (let ow = 0; ow < outW; ow++) {
+        const w0 = ow * strideW - padLeft;
+        const o = ((<usize>((b * outH + oh) * outW + ow)) * <usize>c) << 2;
+        for (let k = 0; k < c; k++) {
+          let best = -Infinity;
+          let where: isize = -1;
+          for (let i = 0; i < kh; i++) {
+            const ih = h0 + i * dilationH;
+            if (ih < 0 || ih >= inH) continue;
+            for (let j = 0; j < kw; j++) {
+              const iw = w0 + j * dilationW;
+              if (iw < 0 || iw >= inW) continue;
+              const at = <isize>((((b * inH + ih) * inW + iw) * c + k) << 2);
+              const v = load<f32>(x + at);
+              if (v > best) {
+                best = v;
+                where = at;
+              }
+            }
+          }
+          if (where >= 0) {
+            const to = dx + <usize>where;
+            store<f32>(to, load<f32>(to) + load<f32>(dy + o + (<usize>k << 2)));
+          }
+        }
+      }
+    }
+  }
+}

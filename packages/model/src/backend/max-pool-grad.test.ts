@@ -17,6 +17,9 @@ const cases: Array<{
   { x: [2, 9, 7, 2], size: 2, stride: 3, pad: 'valid', ties: false },
   { x: [2, 9, 7, 3], size: 2, stride: 2, pad: 'valid', ties: true },
   { x: [1, 7, 9, 2], size: 2, stride: 2, pad: 'same', ties: false },
+  { x: [2, 6, 8, 6], size: 2, stride: 2, pad: 'valid', ties: true },
+  { x: [2, 9, 7, 8], size: 2, stride: 2, pad: 'valid', ties: true },
+  { x: [2, 6, 6, 4], size: 2, stride: 1, pad: 'valid', ties: true },
 ];
 
 function poolAndGrad(c: (typeof cases)[number]): Float32Array[] {

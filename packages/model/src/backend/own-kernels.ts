@@ -45,12 +45,32 @@ export interface OwnKernelExports {
     xStep: number,
     blockSegs: number,
   ): void;
+  maxPoolGrad(
+    x: number,
+    dy: number,
+    dx: number,
+    first: number,
+    end: number,
+    inH: number,
+    inW: number,
+    c: number,
+    outH: number,
+    outW: number,
+    kh: number,
+    kw: number,
+    strideH: number,
+    strideW: number,
+    dilationH: number,
+    dilationW: number,
+    padTop: number,
+    padLeft: number,
+  ): void;
 }
 
 /** Names of the exports a worker can run. */
 export type OwnKernelName = keyof OwnKernelExports;
 
-const KERNEL_NAMES: OwnKernelName[] = ['convFilterGrad'];
+const KERNEL_NAMES: OwnKernelName[] = ['convFilterGrad', 'maxPoolGrad'];
 
 // Control block shared with the worker: [state, kernel index, argument count, arguments...].
 const IDLE = 0;

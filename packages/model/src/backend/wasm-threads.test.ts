@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { growth, onBackend, readAll, relativeError, seededFor } from './__tests__/helpers.js';
 import { filterGradTuning } from './conv2d-backprop-filter.js';
+import { maxPoolGradTuning } from './max-pool-grad.js';
 import { ownKernels } from './own-kernels.js';
 import { wasmHelper } from './parallel.js';
 import { initBackend } from './select.js';
@@ -79,6 +80,32 @@ describe('wasm thread pool', () => {
         expect(relativeError(grads()[0]!, want[0]!)).toBeLessThan(TOLERANCE);
       } finally {
         filterGradTuning.minSplitMacs = saved;
+      }
+    });
+  }
+
+  for (const c of [
+    { x: [5, 8, 10, 6], size: 2, stride: 2, pad: 'valid' },
+    { x: [3, 7, 9, 5], size: 3, stride: 2, pad: 'same' },
+  ] as const) {
+    it(`should match the cpu max-pool gradient with images split with the kernel worker, x ${c.x.join('x')}, pool ${c.size}, stride ${c.stride}`, async () => {
+      const grads = () =>
+        tf.tidy(() => {
+          // Coarse values tie often, so the first-maximum rule is exercised on both threads.
+          const values = seededFor([...c.x], 137).map((v) => Math.round(v * 2) / 2);
+          const x = tf.tensor4d(values, [...c.x]);
+          const f = (a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, c.size, c.stride, c.pad);
+          const r = tf.tensor(seededFor(f(x).shape, 138), f(x).shape);
+          return readAll([tf.grad((a: tf.Tensor) => tf.sum(tf.mul(f(a), r)))(x)]);
+        });
+      const want = await onBackend('cpu', grads);
+      await initBackend('wasm', { wasmThreads: 2 });
+      const saved = maxPoolGradTuning.minSplitElements;
+      maxPoolGradTuning.minSplitElements = 0;
+      try {
+        expect(relativeError(grads()[0]!, want[0]!)).toBeLessThan(1e-6);
+      } finally {
+        maxPoolGradTuning.minSplitElements = saved;
       }
     });
   }
