@@ -1,7 +1,7 @@
 // The reference two-head network of ../shared/bench/README.md, trained by
 // polyhead's own `train()` (masked loss, our Adam) on one random batch, and
 // timed in inference the way `Predictor` runs it.
-import { tf, train, wrapNetwork } from '../../packages/model/dist/index.js';
+import { batchNormalization, tf, train, wrapNetwork } from '../../packages/model/dist/index.js';
 
 const HEADS = [
   { name: 'type', classes: 10 },
@@ -11,14 +11,16 @@ const HEADS = [
 /**
  * Builds the network with tf.layers (the small-CNN spec puts BatchNorm in
  * every block, the reference only after the first convolution) and wraps it
- * as a polyhead `Network`, whose heads end in `<name>_logits` layers.
+ * as a polyhead `Network`, whose heads end in `<name>_logits` layers. Its
+ * BatchNorm is polyhead's `batchNormalization`, as in the small CNN: the
+ * stock layer, saved as such, with a fused training pass on wasm.
  */
 export function referenceNetwork(size) {
   const input = tf.input({ shape: [size, size, 3], name: 'input' });
   const conv = (filters, name) =>
     tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same', activation: 'relu', name });
   let h = conv(32, 'conv1').apply(input);
-  h = tf.layers.batchNormalization({ name: 'bn1' }).apply(h);
+  h = batchNormalization({ name: 'bn1' }).apply(h);
   h = tf.layers.maxPooling2d({ poolSize: 2, name: 'pool1' }).apply(h);
   h = conv(64, 'conv2').apply(h);
   h = tf.layers.maxPooling2d({ poolSize: 2, name: 'pool2' }).apply(h);

@@ -355,3 +355,151 @@ export function maxPoolGrad(
     }
   }
 }
+
+// ---------------------------------------------------------------------------
+// Batch normalisation in training mode
+//
+// Tensors are viewed as `[rows, c]` (every axis but the channels folded into
+// rows); each function handles rows `[first, end)`, so two threads can take
+// halves. Sums come out in f64 (`out[0, c)` and `out[c, 2c)`), summed per
+// block of rows in f32 registers first.
+// ---------------------------------------------------------------------------
+
+const SUM_BLOCK: i32 = 128;
+
+/** Per channel, sums of `x - shift` and of its square over rows `[first, end)`. */
+export function bnMoments(x: usize, shift: usize, c: i32, first: i32, end: i32, out: usize): void {
+  const row = <usize>c << 2;
+  const lanes = c & ~3;
+  memory.fill(out, 0, <usize>c << 4);
+  for (let r0 = first; r0 < end; r0 += SUM_BLOCK) {
+    const r1 = min(end, r0 + SUM_BLOCK);
+    for (let k = 0; k < lanes; k += 4) {
+      const kb = <usize>k << 2;
+      const s = v128.load(shift + kb);
+      let sum = f32x4.splat(0);
+      let sq = f32x4.splat(0);
+      let p = x + <usize>r0 * row + kb;
+      for (let r = r0; r < r1; r++) {
+        const d = f32x4.sub(v128.load(p), s);
+        sum = f32x4.add(sum, d);
+        sq = f32x4.add(sq, f32x4.mul(d, d));
+        p += row;
+      }
+      addLanes(out + (<usize>k << 3), sum);
+      addLanes(out + (<usize>(c + k) << 3), sq);
+    }
+    for (let k = lanes; k < c; k++) {
+      const s = load<f32>(shift + (<usize>k << 2));
+      let sum: f32 = 0;
+      let sq: f32 = 0;
+      let p = x + <usize>r0 * row + (<usize>k << 2);
+      for (let r = r0; r < r1; r++) {
+        const d = load<f32>(p) - s;
+        sum += d;
+        sq += d * d;
+        p += row;
+      }
+      addF64(out + (<usize>k << 3), sum);
+      addF64(out + (<usize>(c + k) << 3), sq);
+    }
+  }
+}
+
+/** Per channel, sums of `dy` and of `dy * (x - mean)` over rows `[first, end)`. */
+export function bnGradSums(
+  dy: usize, x: usize, mean: usize, c: i32, first: i32, end: i32, out: usize,
+): void {
+  const row = <usize>c << 2;
+  const lanes = c & ~3;
+  memory.fill(out, 0, <usize>c << 4);
+  for (let r0 = first; r0 < end; r0 += SUM_BLOCK) {
+    const r1 = min(end, r0 + SUM_BLOCK);
+    for (let k = 0; k < lanes; k += 4) {
+      const kb = <usize>k << 2;
+      const m = v128.load(mean + kb);
+      let sum = f32x4.splat(0);
+      let dot = f32x4.splat(0);
+      const at = <usize>r0 * row + kb;
+      let p = x + at;
+      let q = dy + at;
+      for (let r = r0; r < r1; r++) {
+        const g = v128.load(q);
+        sum = f32x4.add(sum, g);
+        dot = f32x4.add(dot, f32x4.mul(g, f32x4.sub(v128.load(p), m)));
+        p += row;
+        q += row;
+      }
+      addLanes(out + (<usize>k << 3), sum);
+      addLanes(out + (<usize>(c + k) << 3), dot);
+    }
+    for (let k = lanes; k < c; k++) {
+      const m = load<f32>(mean + (<usize>k << 2));
+      let sum: f32 = 0;
+      let dot: f32 = 0;
+      const at = <usize>r0 * row + (<usize>k << 2);
+      let p = x + at;
+      let q = dy + at;
+      for (let r = r0; r < r1; r++) {
+        const g = load<f32>(q);
+        sum += g;
+        dot += g * (load<f32>(p) - m);
+        p += row;
+        q += row;
+      }
+      addF64(out + (<usize>k << 3), sum);
+      addF64(out + (<usize>(c + k) << 3), dot);
+    }
+  }
+}
+
+@inline
+function addF64(at: usize, v: f32): void {
+  store<f64>(at, load<f64>(at) + <f64>v);
+}
+
+@inline
+function addLanes(at: usize, v: v128): void {
+  addF64(at, f32x4.extract_lane(v, 0));
+  addF64(at + 8, f32x4.extract_lane(v, 1));
+  addF64(at + 16, f32x4.extract_lane(v, 2));
+  addF64(at + 24, f32x4.extract_lane(v, 3));
+}
+
+/**
+ * `y = p * a + q * b + e` per channel over rows `[first, end)`; with `q`
+ * zero (no second input) `y = p * a + e`. `a`, `b`, `e` hold `c` floats.
+ */
+export function channelAffine(
+  p: usize, q: usize, a: usize, b: usize, e: usize, y: usize, c: i32, first: i32, end: i32,
+): void {
+  const row = <usize>c << 2;
+  const lanes = c & ~3;
+  for (let r = first; r < end; r++) {
+    const at = <usize>r * row;
+    let k = 0;
+    if (q == 0) {
+      for (; k < lanes; k += 4) {
+        const kb = <usize>k << 2;
+        const v = f32x4.add(f32x4.mul(v128.load(p + at + kb), v128.load(a + kb)), v128.load(e + kb));
+        v128.store(y + at + kb, v);
+      }
+      for (; k < c; k++) {
+        const kb = <usize>k << 2;
+        store<f32>(y + at + kb, load<f32>(p + at + kb) * load<f32>(a + kb) + load<f32>(e + kb));
+      }
+    } else {
+      for (; k < lanes; k += 4) {
+        const kb = <usize>k << 2;
+        const u = f32x4.mul(v128.load(p + at + kb), v128.load(a + kb));
+        const w = f32x4.mul(v128.load(q + at + kb), v128.load(b + kb));
+        v128.store(y + at + kb, f32x4.add(f32x4.add(u, w), v128.load(e + kb)));
+      }
+      for (; k < c; k++) {
+        const kb = <usize>k << 2;
+        const v = load<f32>(p + at + kb) * load<f32>(a + kb) + load<f32>(q + at + kb) * load<f32>(b + kb);
+        store<f32>(y + at + kb, v + load<f32>(e + kb));
+      }
+    }
+  }
+}

@@ -1,6 +1,7 @@
 import { deriveSeed } from '@polyhead/data';
 
 import { tf } from '../tf.js';
+import { batchNormalization } from '../backend/batch-norm-layer.js';
 import type { SmallCnnSpec } from '../spec.js';
 
 /** Arguments of {@link buildSmallCnn}. */
@@ -81,7 +82,7 @@ export function buildSmallCnn(
         name: `${name}_conv`,
       })
       .apply(h) as tf.SymbolicTensor;
-    h = tf.layers.batchNormalization({ momentum: 0.9, name: `${name}_bn` }).apply(h) as tf.SymbolicTensor;
+    h = batchNormalization({ momentum: 0.9, name: `${name}_bn` }).apply(h) as tf.SymbolicTensor;
     h = tf.layers.reLU({ name: `${name}_relu` }).apply(h) as tf.SymbolicTensor;
     if (block < spec.depth - 1) {
       h = tf.layers.maxPooling2d({ poolSize: 2, name: `${name}_pool` }).apply(h) as tf.SymbolicTensor;

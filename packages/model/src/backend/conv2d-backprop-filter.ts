@@ -14,9 +14,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { type ConvGeometry, convAttrs, convGeometry } from './conv-geometry.js';
+import { convAttrs, convGeometry } from './conv-geometry.js';
+import { convLayout } from './conv-layout.js';
 import { ownKernels } from './own-kernels.js';
-import { type KernelArgs, type WasmBackend, heapIndex, release } from './wasm-heap.js';
+import { type KernelArgs, heapIndex } from './wasm-heap.js';
 
 /** Tuning of the filter gradient. */
 export const filterGradTuning = {
@@ -28,38 +29,6 @@ export const filterGradTuning = {
    */
   minSplitMacs: 1 << 21,
 };
-
-/** Rows and columns of the zero-bordered input grid the kernel reads. */
-interface InputGrid {
-  rows: number;
-  cols: number;
-}
-
-/** The grid `x` is read on: the input plus borders, enough for every tap of every output. */
-function inputGrid(g: ConvGeometry): InputGrid {
-  return {
-    rows: Math.max(g.padTop + g.inH, (g.outH - 1) * g.strideH + (g.kh - 1) * g.dilationH + 1),
-    cols: Math.max(g.padLeft + g.inW, (g.outW - 1) * g.strideW + (g.kw - 1) * g.dilationW + 1),
-  };
-}
-
-/** Copies NHWC `x` onto the zero-bordered grid, pixel `(h, w)` at `(h + padTop, w + padLeft)`. */
-function writeGrid(heap: Float32Array, x: number, dst: number, g: ConvGeometry, grid: InputGrid) {
-  const row = g.inW * g.inC;
-  heap.fill(0, dst, dst + g.batch * grid.rows * grid.cols * g.inC);
-  for (let b = 0; b < g.batch; b++) {
-    for (let h = 0; h < g.inH; h++) {
-      const from = x + (b * g.inH + h) * row;
-      const to = dst + ((b * grid.rows + h + g.padTop) * grid.cols + g.padLeft) * g.inC;
-      heap.copyWithin(to, from, from + row);
-    }
-  }
-}
-
-/** Allocates an int32 scratch tensor of `n` elements. */
-function scratch(backend: WasmBackend, n: number): tf.TensorInfo {
-  return backend.makeOutput([n], 'int32');
-}
 
 /** Kernel function for `Conv2DBackpropFilter` (NHWC, any stride, padding and dilation). */
 export function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
@@ -80,51 +49,25 @@ export function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
   const segCount = g.batch * g.outH;
   if (rows * g.outC === 0) return dw;
 
-  const grid = inputGrid(g);
-  const direct = g.padTop === 0 && g.padLeft === 0 && grid.rows === g.inH && grid.cols === g.inW;
-  const padded = direct ? undefined : backend.makeOutput([g.batch * grid.rows * grid.cols * g.inC], 'float32');
-  const deltas = scratch(backend, rows);
-  const segs = scratch(backend, 2 * Math.max(1, segCount));
+  const layout = convLayout(backend, x, g, g.outC);
   try {
-    // Views after the last allocation, which may have grown the heap.
-    const heap = backend.wasm.HEAPF32;
-    const ints = backend.wasm.HEAP32;
     const dwAt = heapIndex(backend, dw);
-    heap.fill(0, dwAt, dwAt + rows * g.outC);
+    backend.wasm.HEAPF32.fill(0, dwAt, dwAt + rows * g.outC);
     if (segCount === 0 || g.outW === 0) return dw;
-    const source = padded ?? x;
-    if (padded !== undefined) writeGrid(heap, heapIndex(backend, x), heapIndex(backend, padded), g, grid);
-
-    const d = heapIndex(backend, deltas);
-    for (let i = 0; i < g.kh; i++) {
-      for (let j = 0; j < g.kw; j++) {
-        const tap = (i * g.dilationH * grid.cols + j * g.dilationW) * g.inC;
-        for (let c = 0; c < g.inC; c++) ints[d + (i * g.kw + j) * g.inC + c] = tap + c;
-      }
-    }
-    const s = heapIndex(backend, segs);
-    for (let b = 0; b < g.batch; b++) {
-      for (let oh = 0; oh < g.outH; oh++) {
-        const k = s + 2 * (b * g.outH + oh);
-        ints[k] = (b * grid.rows + oh * g.strideH) * grid.cols * g.inC;
-        ints[k + 1] = (b * g.outH + oh) * g.outW * g.outC;
-      }
-    }
-
     const { exports, worker } = ownKernels(backend);
     const blockSegs = Math.min(segCount, Math.max(1, Math.round(filterGradTuning.blockPositions / g.outW)));
     const call = (rowFirst: number, rowEnd: number) => [
-      heapIndex(backend, source) * 4,
+      heapIndex(backend, layout.source) * 4,
       heapIndex(backend, dy) * 4,
       dwAt * 4,
-      d * 4,
+      heapIndex(backend, layout.deltas) * 4,
       rowFirst,
       rowEnd,
       g.outC,
-      s * 4,
+      heapIndex(backend, layout.segs) * 4,
       segCount,
       g.outW,
-      g.strideW * g.inC,
+      layout.xStep,
       blockSegs,
     ] as const;
     const macs = segCount * g.outW * rows * g.outC;
@@ -142,8 +85,6 @@ export function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
     }
     return dw;
   } finally {
-    if (padded !== undefined) release(backend, padded);
-    release(backend, deltas);
-    release(backend, segs);
+    layout.done();
   }
 }

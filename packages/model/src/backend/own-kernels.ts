@@ -65,12 +65,39 @@ export interface OwnKernelExports {
     padTop: number,
     padLeft: number,
   ): void;
+  bnMoments(x: number, shift: number, c: number, first: number, end: number, out: number): void;
+  bnGradSums(
+    dy: number,
+    x: number,
+    mean: number,
+    c: number,
+    first: number,
+    end: number,
+    out: number,
+  ): void;
+  channelAffine(
+    p: number,
+    q: number,
+    a: number,
+    b: number,
+    e: number,
+    y: number,
+    c: number,
+    first: number,
+    end: number,
+  ): void;
 }
 
 /** Names of the exports a worker can run. */
 export type OwnKernelName = keyof OwnKernelExports;
 
-const KERNEL_NAMES: OwnKernelName[] = ['convFilterGrad', 'maxPoolGrad'];
+const KERNEL_NAMES: OwnKernelName[] = [
+  'convFilterGrad',
+  'maxPoolGrad',
+  'bnMoments',
+  'bnGradSums',
+  'channelAffine',
+];
 
 // Control block shared with the worker: [state, kernel index, argument count, arguments...].
 const IDLE = 0;

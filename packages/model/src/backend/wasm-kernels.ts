@@ -9,6 +9,12 @@ import '@tensorflow/tfjs-backend-wasm';
 import { ADAM_UPDATE, adamUpdate } from './adam-update.js';
 import { makeBatchMatMul } from './batch-mat-mul.js';
 import { BATCH_NORM_GRAD, batchNormGrad } from './batch-norm-grad.js';
+import {
+  BATCH_NORM_TRAIN,
+  BATCH_NORM_TRAIN_GRAD,
+  batchNormTrain,
+  batchNormTrainGrad,
+} from './batch-norm-train.js';
 import { makeBatchNorm } from './batch-norm.js';
 import { conv2dBackpropFilter } from './conv2d-backprop-filter.js';
 import { makeConv2dBackpropInput } from './conv2d-backprop-input.js';
@@ -38,6 +44,8 @@ export const WASM_KERNEL_NAMES = [
   'Conv2D',
   'FusedConv2D',
   BATCH_NORM_GRAD,
+  BATCH_NORM_TRAIN,
+  BATCH_NORM_TRAIN_GRAD,
   ADAM_UPDATE,
 ] as const;
 
@@ -64,6 +72,8 @@ const factories: Record<(typeof WASM_KERNEL_NAMES)[number], Factory> = {
   Conv2D: (original) => makeParallelConv('Conv2D', required('Conv2D', original)),
   FusedConv2D: (original) => makeParallelConv('FusedConv2D', required('FusedConv2D', original)),
   [BATCH_NORM_GRAD]: () => batchNormGrad,
+  [BATCH_NORM_TRAIN]: () => batchNormTrain,
+  [BATCH_NORM_TRAIN_GRAD]: () => batchNormTrainGrad,
   [ADAM_UPDATE]: () => adamUpdate,
 };
 

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { growth, onBackend, readAll, relativeError, seededFor } from './__tests__/helpers.js';
+import { batchNormTrainTuning, batchNormTraining } from './batch-norm-train.js';
 import { filterGradTuning } from './conv2d-backprop-filter.js';
 import { maxPoolGradTuning } from './max-pool-grad.js';
 import { ownKernels } from './own-kernels.js';
@@ -109,6 +110,33 @@ describe('wasm thread pool', () => {
       }
     });
   }
+
+  it('should match the stock BatchNorm on cpu with rows split with the kernel worker', async () => {
+    const shape = [6, 7, 5, 12];
+    const pass = (fused: boolean) =>
+      tf.tidy(() => {
+        const x = tf.add(tf.tensor(seededFor(shape, 139), shape), 3);
+        const g = tf.tensor(seededFor([12], 140), [12]);
+        const o = tf.tensor(seededFor([12], 141), [12]);
+        const r = tf.tensor(seededFor(shape, 142), shape);
+        const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
+          if (fused) return batchNormTraining(a, b, c, 1e-3).y;
+          const { mean, variance } = tf.moments(a, [0, 1, 2]);
+          return tf.batchNorm(a, mean, variance, c, b, 1e-3);
+        };
+        return readAll(tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(f(a, b, c), r)))([x, g, o]));
+      });
+    const want = await onBackend('cpu', () => pass(false));
+    await initBackend('wasm', { wasmThreads: 2 });
+    const saved = batchNormTrainTuning.minSplitElements;
+    batchNormTrainTuning.minSplitElements = 0;
+    try {
+      const got = pass(true);
+      want.forEach((w, k) => expect(relativeError(got[k]!, w)).toBeLessThan(TOLERANCE));
+    } finally {
+      batchNormTrainTuning.minSplitElements = saved;
+    }
+  });
 
   it('should leave tensor and data-id counts flat when called 20 times', () => {
     expect(growth(() => void stepSuite())).toEqual({ tensors: 0, dataIds: 0 });

@@ -1,0 +1,244 @@
+/**
+ * BatchNorm in training mode as two fused kernels on polyhead's own wasm
+ * code: the forward pass computes the batch moments and normalises in two
+ * passes over the activation, the backward pass takes the gradient through
+ * the normalisation and the batch moments at once, again in two passes.
+ *
+ * The stock path builds the moments from `Mean`, `Sub`, `Square` and `Mean`,
+ * normalises with `FusedBatchNorm`, and differentiates each of them: about
+ * fifteen full passes over what is usually a network's largest activation,
+ * two of them `Tile`s. With `x` viewed as `[rows, C]`, `xc = x - mean`,
+ * `s = rsqrt(variance + eps)` and `n` rows, the gradient is
+ *
+ *   dx = scale * s * (dy - sum(dy) / n - xc * s^2 * sum(dy * xc) / n)
+ *   dScale = s * sum(dy * xc),  dOffset = sum(dy)
+ *
+ * Rows are split between this thread and the kernel worker of
+ * `own-kernels.ts` when the activation is large.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import { type OwnKernels, ownKernels } from './own-kernels.js';
+import { type KernelArgs, type WasmBackend, f32View, heapIndex, release } from './wasm-heap.js';
+
+/** Forward kernel: inputs `x`, `scale`, `offset`; outputs `y`, `mean`, `variance`. */
+export const BATCH_NORM_TRAIN = 'PolyheadBatchNormTrain';
+/** Backward kernel: inputs `dy`, `x`, `scale`, `mean`, `variance`; outputs `dx`, `dScale`, `dOffset`. */
+export const BATCH_NORM_TRAIN_GRAD = 'PolyheadBatchNormTrainGrad';
+
+/** Tuning of the split between threads. */
+export const batchNormTrainTuning = {
+  /** Fewest activation elements for the kernel worker to take half of the rows; default 128 Ki. */
+  minSplitElements: 1 << 17,
+};
+
+interface Layout {
+  rows: number;
+  c: number;
+}
+
+function layoutOf(x: tf.TensorInfo): Layout {
+  const c = x.shape[x.shape.length - 1] ?? 1;
+  return { rows: c === 0 ? 0 : tf.util.sizeFromShape(x.shape) / c, c };
+}
+
+/** Runs `f(first, end)` over rows `[0, rows)`, the second half on the worker when worthwhile. */
+function splitRows(
+  kernels: OwnKernels,
+  { rows, c }: Layout,
+  f: (first: number, end: number, half: 0 | 1) => [keyof OwnKernels['exports'], number[]],
+): void {
+  const worker = kernels.worker;
+  if (worker === undefined || rows < 2 || rows * c < batchNormTrainTuning.minSplitElements) {
+    const [name, args] = f(0, rows, 0);
+    (kernels.exports[name] as (...a: number[]) => void)(...args);
+    return;
+  }
+  const mid = Math.ceil(rows / 2);
+  const [theirName, theirArgs] = f(mid, rows, 1);
+  worker.start(theirName, theirArgs);
+  try {
+    const [name, args] = f(0, mid, 0);
+    (kernels.exports[name] as (...a: number[]) => void)(...args);
+  } finally {
+    worker.finish();
+  }
+}
+
+/** Per-channel f64 sums from both halves: `[2, 2 * C]` doubles in one float32 tensor. */
+function sumsBuffer(backend: WasmBackend, c: number): tf.TensorInfo {
+  return backend.makeOutput([2 * 2 * 2 * c], 'float32');
+}
+
+function readSums(backend: WasmBackend, sums: tf.TensorInfo, c: number): Float64Array {
+  const heap = backend.wasm.HEAPF32;
+  const both = new Float64Array(heap.buffer, heap.byteOffset + heapIndex(backend, sums) * 4, 4 * c);
+  const total = new Float64Array(2 * c);
+  for (let k = 0; k < 2 * c; k++) total[k] = both[k]! + both[2 * c + k]!;
+  return total;
+}
+
+function epsilonOf(attrs: tf.NamedAttrMap | undefined): number {
+  return ((attrs ?? {}) as { varianceEpsilon?: number }).varianceEpsilon ?? 0.001;
+}
+
+/** Kernel function for {@link BATCH_NORM_TRAIN}. */
+export function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
+  const { backend } = args;
+  const { x, scale, offset } = args.inputs;
+  if (x === undefined || scale === undefined || offset === undefined)
+    throw new Error(`${BATCH_NORM_TRAIN}: expected inputs x, scale and offset`);
+  const eps = epsilonOf(args.attrs);
+  const layout = layoutOf(x);
+  const { rows, c } = layout;
+  const y = backend.makeOutput(x.shape, 'float32');
+  const mean = backend.makeOutput([c], 'float32');
+  const variance = backend.makeOutput([c], 'float32');
+  if (rows === 0) return [y, mean, variance];
+  const sums = sumsBuffer(backend, c);
+  f32View(backend, sums).fill(0);
+  // shift, gain and bias rows of C floats each.
+  const terms = backend.makeOutput([3 * c], 'float32');
+  const kernels = ownKernels(backend);
+  try {
+    const t = f32View(backend, terms);
+    // Moments about the first row keep the f32 sums small whatever the activations' offset.
+    t.set(f32View(backend, x).subarray(0, c));
+    const at = (info: tf.TensorInfo) => heapIndex(backend, info) * 4;
+    const sumsAt = at(sums);
+    splitRows(kernels, layout, (first, end, half) => [
+      'bnMoments',
+      [at(x), at(terms), c, first, end, sumsAt + half * 16 * c],
+    ]);
+    const s = readSums(backend, sums, c);
+    const m = f32View(backend, mean);
+    const v = f32View(backend, variance);
+    const tv = f32View(backend, terms);
+    const g = f32View(backend, scale);
+    const o = f32View(backend, offset);
+    for (let k = 0; k < c; k++) {
+      const d = s[k]! / rows;
+      const mk = tv[k]! + d;
+      const vk = Math.max(0, s[c + k]! / rows - d * d);
+      m[k] = mk;
+      v[k] = vk;
+      const gain = g[k]! / Math.sqrt(vk + eps);
+      tv[c + k] = gain;
+      tv[2 * c + k] = o[k]! - mk * gain;
+    }
+    const base = at(terms);
+    splitRows(kernels, layout, (first, end) => [
+      'channelAffine',
+      [at(x), 0, base + 4 * c, 0, base + 8 * c, at(y), c, first, end],
+    ]);
+  } finally {
+    release(backend, sums);
+    release(backend, terms);
+  }
+  return [y, mean, variance];
+}
+
+/** Kernel function for {@link BATCH_NORM_TRAIN_GRAD}. */
+export function batchNormTrainGrad(args: KernelArgs): tf.TensorInfo[] {
+  const { backend } = args;
+  const { dy, x, scale, mean, variance } = args.inputs;
+  if (dy === undefined || x === undefined || scale === undefined || mean === undefined || variance === undefined)
+    throw new Error(`${BATCH_NORM_TRAIN_GRAD}: expected inputs dy, x, scale, mean and variance`);
+  const eps = epsilonOf(args.attrs);
+  const layout = layoutOf(x);
+  const { rows, c } = layout;
+  const dx = backend.makeOutput(x.shape, 'float32');
+  const dScale = backend.makeOutput([c], 'float32');
+  const dOffset = backend.makeOutput([c], 'float32');
+  if (rows === 0) {
+    f32View(backend, dScale).fill(0);
+    f32View(backend, dOffset).fill(0);
+    return [dx, dScale, dOffset];
+  }
+  const sums = sumsBuffer(backend, c);
+  f32View(backend, sums).fill(0);
+  // a (times dy), b (times x) and e rows of C floats each.
+  const terms = backend.makeOutput([3 * c], 'float32');
+  const kernels = ownKernels(backend);
+  try {
+    const at = (info: tf.TensorInfo) => heapIndex(backend, info) * 4;
+    const sumsAt = at(sums);
+    splitRows(kernels, layout, (first, end, half) => [
+      'bnGradSums',
+      [at(dy), at(x), at(mean), c, first, end, sumsAt + half * 16 * c],
+    ]);
+    const s = readSums(backend, sums, c);
+    const t = f32View(backend, terms);
+    const g = f32View(backend, scale);
+    const m = f32View(backend, mean);
+    const v = f32View(backend, variance);
+    const ds = f32View(backend, dScale);
+    const dOff = f32View(backend, dOffset);
+    for (let k = 0; k < c; k++) {
+      const inv = 1 / Math.sqrt(v[k]! + eps);
+      const sumDy = s[k]!;
+      const sumDyXc = s[c + k]!;
+      const a = g[k]! * inv;
+      const b = (-a * inv * inv * sumDyXc) / rows;
+      t[k] = a;
+      t[c + k] = b;
+      t[2 * c + k] = (-a * sumDy) / rows - b * m[k]!;
+      ds[k] = inv * sumDyXc;
+      dOff[k] = sumDy;
+    }
+    const base = at(terms);
+    splitRows(kernels, layout, (first, end) => [
+      'channelAffine',
+      [at(dy), at(x), base, base + 4 * c, base + 8 * c, at(dx), c, first, end],
+    ]);
+  } finally {
+    release(backend, sums);
+    release(backend, terms);
+  }
+  return [dx, dScale, dOffset];
+}
+
+/**
+ * Training-mode BatchNorm over the last axis with batch statistics, on the
+ * fused wasm kernels: returns the normalised `x` and the batch mean and
+ * (biased) variance, whose gradients are not propagated (as in Keras, they
+ * only feed the moving averages). Call it only while wasm is the backend.
+ */
+export function batchNormTraining(
+  x: tf.Tensor,
+  scale: tf.Tensor,
+  offset: tf.Tensor,
+  varianceEpsilon: number,
+): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+  let stats: tf.Tensor[] = [];
+  const op = tf.customGrad((...args: unknown[]) => {
+    const [xs, g, o, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const [y, mean, variance] = tf
+      .engine()
+      .runKernel(BATCH_NORM_TRAIN, { x: xs, scale: g, offset: o }, { varianceEpsilon }) as tf.Tensor[];
+    save([xs, g, mean!, variance!]);
+    // The forward function runs inside a tidy that keeps only its value.
+    stats = [tf.keep(mean!), tf.keep(variance!)];
+    return {
+      value: y!,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [sx, sg, sm, sv] = saved;
+        return tf
+          .engine()
+          .runKernel(
+            BATCH_NORM_TRAIN_GRAD,
+            { dy: dy as tf.Tensor, x: sx!, scale: sg!, mean: sm!, variance: sv! },
+            { varianceEpsilon },
+          ) as tf.Tensor[];
+      },
+    };
+  });
+  const y = op(x, scale, offset);
+  // Clones join the caller's scope; the kept originals go.
+  const [mean, variance] = stats.map((t) => {
+    const owned = t.clone();
+    t.dispose();
+    return owned;
+  });
+  return { y, mean: mean!, variance: variance! };
+}
