@@ -32,7 +32,7 @@ export const batchNormTrainTuning = {
   minSplitElements: 1 << 17,
 };
 
-interface Layout {
+export interface Layout {
   rows: number;
   c: number;
 }
@@ -43,7 +43,7 @@ function layoutOf(x: tf.TensorInfo): Layout {
 }
 
 /** Runs `f(first, end)` over rows `[0, rows)`, the second half on the worker when worthwhile. */
-function splitRows(
+export function splitRows(
   kernels: OwnKernels,
   { rows, c }: Layout,
   f: (first: number, end: number, half: 0 | 1) => [keyof OwnKernels['exports'], number[]],

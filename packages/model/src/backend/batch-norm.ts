@@ -1,19 +1,15 @@
 /**
  * Forward `FusedBatchNorm` for the wasm backend as one per-channel affine
- * map, `y = x * gain + bias`, on the backend's SIMD element-wise kernels.
+ * map, `y = x * gain + bias`: one pass of the own `channelAffine` kernel,
+ * split by rows with the kernel worker on large activations.
  * The stock kernel walks the activation with per-element index arithmetic and
  * costs several times a plain element-wise pass.
  */
 import * as tf from '@tensorflow/tfjs';
 
-import {
-  type KernelArgs,
-  type WasmKernelFunc,
-  f32View,
-  release,
-  runWasmKernel,
-  withShape,
-} from './wasm-heap.js';
+import { splitRows } from './batch-norm-train.js';
+import { ownKernels } from './own-kernels.js';
+import { type KernelArgs, type WasmKernelFunc, f32View, heapIndex, release } from './wasm-heap.js';
 
 /** `gain = scale / sqrt(variance + eps)`, `bias = offset - mean * gain`, per channel. */
 export function affineTerms(
@@ -62,10 +58,13 @@ export function makeBatchNorm(fallback: WasmKernelFunc | undefined): WasmKernelF
       f32View(backend, gain),
       f32View(backend, bias),
     );
-    const rows = withShape(x, [size / channels, channels]);
-    const scaled = runWasmKernel('Multiply', { a: rows, b: gain }, {}, backend);
-    const y = runWasmKernel('Add', { a: scaled, b: bias }, {}, backend);
-    [gain, bias, scaled].forEach((t) => release(backend, t));
-    return withShape(y, x.shape);
+    const y = backend.makeOutput(x.shape, 'float32');
+    const at = (info: tf.TensorInfo) => heapIndex(backend, info) * 4;
+    splitRows(ownKernels(backend), { rows: size / channels, c: channels }, (first, end) => [
+      'channelAffine',
+      [at(x), 0, at(gain), 0, at(bias), at(y), channels, first, end],
+    ]);
+    [gain, bias].forEach((t) => release(backend, t));
+    return y;
   };
 }
