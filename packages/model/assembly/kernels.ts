@@ -164,7 +164,7 @@ function delta(deltas: usize, r: i32): usize {
 }
 
 /**
- * Adds the filter gradient of rows `[rowFirst, rowEnd)` over segments
+ * Writes the filter gradient of rows `[rowFirst, rowEnd)` over segments
  * `[0, segCount)` into `dw` (see the section comment). Pointers are byte
  * offsets; `deltas` holds one i32 element offset per row, `segs` an i32 pair
  * (x element offset, dy element offset) per segment. Segments are taken
@@ -178,6 +178,8 @@ export function convFilterGrad(
   const dyStepB = <usize>outC << 2;
   const wide = outC & ~7;
   const narrow = outC & ~3;
+  // Zeroed here, so that running the same call again gives the same rows.
+  memory.fill(dw + (<usize>rowFirst * dyStepB), 0, <usize>(rowEnd - rowFirst) * dyStepB);
   for (let s0 = 0; s0 < segCount; s0 += blockSegs) {
     const s1 = min(segCount, s0 + blockSegs);
     let r = rowFirst;

@@ -61,7 +61,7 @@ export function splitRows(
     const [name, args] = f(0, mid, 0);
     (kernels.exports[name] as (...a: number[]) => void)(...args);
   } finally {
-    worker.finish();
+    worker.finish(kernels.exports);
   }
 }
 

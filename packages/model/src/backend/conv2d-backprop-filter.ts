@@ -78,7 +78,7 @@ export function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
       try {
         exports.convFilterGrad(...call(0, split));
       } finally {
-        worker.finish();
+        worker.finish(exports);
       }
     } else {
       exports.convFilterGrad(...call(0, rows));

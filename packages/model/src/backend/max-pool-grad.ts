@@ -68,7 +68,7 @@ export function makeMaxPoolGrad(fallback: WasmKernelFunc | undefined): WasmKerne
       try {
         exports.maxPoolGrad(...call(0, half));
       } finally {
-        worker.finish();
+        worker.finish(exports);
       }
     } else {
       exports.maxPoolGrad(...call(0, g.batch));

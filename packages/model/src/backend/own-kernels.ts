@@ -128,6 +128,9 @@ function serve(kernels) {
       s = Atomics.load(state, 0);
     }
     try {
+      // Reading the buffer brings this thread's view of the shared memory up to date
+      // after another thread grew it.
+      void memory.buffer.byteLength;
       kernels[names[state[1]]](...args.subarray(0, state[2]));
       Atomics.store(state, 0, ${DONE});
       Atomics.notify(state, 0);
@@ -155,6 +158,8 @@ if (kernels !== undefined) {
  */
 class KernelWorker {
   private running: OwnKernelName | undefined;
+  private runningArgs: number[] = [];
+  private warned = false;
 
   private constructor(
     private readonly worker: Worker,
@@ -197,22 +202,38 @@ class KernelWorker {
     this.state[1] = KERNEL_NAMES.indexOf(kernel);
     this.state[2] = args.length;
     this.running = kernel;
+    this.runningArgs = args;
     Atomics.store(this.state, 0, POSTED);
     Atomics.notify(this.state, 0);
   }
 
-  /** Blocks until the worker's share is done; throws what failed in the worker. */
-  finish(): void {
+  /**
+   * Blocks until the worker's share is done. Every kernel writes (never
+   * accumulates into) its share, so a share that failed in the worker is run
+   * again on this thread, with one warning naming the worker's error.
+   */
+  finish(own: OwnKernelExports): void {
     const kernel = this.running;
     if (kernel === undefined) throw new Error('own kernels: the worker is not running');
     this.running = undefined;
     Atomics.wait(this.state, 0, POSTED);
     const outcome = Atomics.load(this.state, 0);
     Atomics.store(this.state, 0, READY);
-    if (outcome !== DONE) {
-      const message = receiveMessageOnPort(this.port)?.message as { error?: string } | undefined;
-      throw new Error(`own kernels: ${kernel} failed in the worker: ${message?.error ?? 'unknown error'}`);
+    if (outcome === DONE) return;
+    // The worker posts its error just before flagging; give the message a moment to arrive.
+    let message = receiveMessageOnPort(this.port)?.message as { error?: string } | undefined;
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    for (let i = 0; i < 100 && message === undefined; i++) {
+      Atomics.wait(pause, 0, 0, 10);
+      message = receiveMessageOnPort(this.port)?.message as { error?: string } | undefined;
     }
+    if (!this.warned) {
+      this.warned = true;
+      process.emitWarning(
+        `own kernels: ${kernel} failed in the worker (${message?.error ?? 'unknown error'}); its share ran on the main thread`,
+      );
+    }
+    (own[kernel] as (...a: number[]) => void)(...this.runningArgs);
   }
 
   close(): void {
