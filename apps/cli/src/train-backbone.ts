@@ -1,10 +1,11 @@
 import cliProgress from 'cli-progress';
-import { loadDataset, PolyheadError, type Dataset } from '@polyhead/data';
-import type { AugmentOptions, CacheOptions, ClassWeightSetting, EpochLog, MultiHeadMetrics, TrainCallbacks } from '@polyhead/model';
+import { loadDataset, PolyheadError } from '@polyhead/data';
+import type { AugmentOptions, CacheOptions, ClassWeightSetting, EpochLog, TrainCallbacks } from '@polyhead/model';
 
 import type { Output } from './output.js';
 import { trainingProgress } from './training-progress.js';
 import { reportDataProblems, saveRunModels, type RunSettings, type TrainRun } from './train-run.js';
+import { printSummary, reportDataset, reportHeldOut } from './train-report.js';
 
 /**
  * Defaults of a `--backbone` run where the flag was not given: stage 1 epochs and learning rate
@@ -68,16 +69,16 @@ export function backboneConflicts(given: Set<string>, opts: { lossBalance?: stri
  */
 export async function trainBackboneInRun<O extends BackboneTrainSettings>(
   run: TrainRun<O>,
-  common: { classWeights?: Record<string, ClassWeightSetting>; printSummary: (out: Output, val: MultiHeadMetrics, bestEpoch: number) => void; reportDataset: (out: Output, dataset: Dataset) => void },
+  classWeightsGiven: Record<string, ClassWeightSetting> | undefined,
 ) {
   const { opts, out } = run;
   const model = await import('@polyhead/model');
-  const { formatCombo, initBackend, loadBackbone, parseAugment, parseCombos, pretrainedEntry, trainWithBackbone, DEFAULT_AUGMENT } = model;
+  const { initBackend, loadBackbone, parseAugment, parseCombos, pretrainedEntry, selectionScore, trainWithBackbone, DEFAULT_AUGMENT } = model;
   const backend = await initBackend(opts.backend as never, { log: (m) => out.info(m) });
   const dataset = await loadDataset(opts.data, { heads: opts.heads, separator: opts.separator });
-  const classWeights = common.classWeights?.['*'] ? Object.fromEntries(dataset.heads.map((h) => [h, 'balanced' as const])) : common.classWeights;
+  const classWeights = classWeightsGiven?.['*'] ? Object.fromEntries(dataset.heads.map((h) => [h, 'balanced' as const])) : classWeightsGiven;
   const val = opts.val ? await loadDataset(opts.val, { heads: opts.heads ?? dataset.heads, separator: opts.separator }) : undefined;
-  common.reportDataset(out, dataset);
+  reportDataset(out, dataset);
 
   const source = opts.backbone!;
   const entry = pretrainedEntry(source);
@@ -191,16 +192,12 @@ export async function trainBackboneInRun<O extends BackboneTrainSettings>(
     if (before && after) {
       const heads = Object.keys(after.heads).map((h) => `${h} ${before.heads[h]!.accuracy.toFixed(4)} → ${after.heads[h]!.accuracy.toFixed(4)}`).join(', ');
       const metric = opts.selectMetric === 'valLoss' ? 'meanMacroF1' : opts.selectMetric;
-      const verdict = stages.fineTune.kept ? 'kept' : `discarded (${metric} ${selectScore(before, metric).toFixed(4)} → ${selectScore(after, metric).toFixed(4)})`;
+      const verdict = stages.fineTune.kept ? 'kept' : `discarded (${metric} ${selectionScore(metric, before).toFixed(4)} → ${selectionScore(metric, after).toFixed(4)})`;
       out.info(`fine-tuning ${verdict}: exact-match ${before.exactMatch.toFixed(4)} → ${after.exactMatch.toFixed(4)}, accuracy ${heads}`);
     }
   }
-  if (trained.result.val) common.printSummary(out, trained.result.val, trained.result.bestEpoch);
-  if (trained.unseen) {
-    out.info(`held out: ${trained.heldOut.map(formatCombo).join('; ')}`);
-    const heads = Object.entries(trained.unseen.heads).map(([n, h]) => `${n} ${h.accuracy.toFixed(4)}`).join(', ');
-    out.info(`unseen combinations: exact-match ${trained.unseen.exactMatch.toFixed(4)} over ${trained.unseen.fullyLabelled} images (accuracy ${heads})`);
-  }
+  if (trained.result.val) printSummary(out, trained.result.val, trained.result.bestEpoch);
+  await reportHeldOut(out, trained);
   out.success(`model saved to ${opts.out} (${seconds.toFixed(0)}s, best epoch ${trained.result.bestEpoch}${stages.fineTune?.kept ? ' of fine-tuning' : ''})`);
   if (run.signal.aborted) {
     const at = stages.fineTune ? `fine-tuning epoch ${stages.fineTune.result.history.length}` : `epoch ${stages.heads.result.history.length} of ${opts.epochs}${fineTune ? ', before fine-tuning' : ''}`;
@@ -227,13 +224,6 @@ export async function trainBackboneInRun<O extends BackboneTrainSettings>(
     );
   }
   return trained;
-}
-
-/** The figure `trainWithBackbone` compares the stages by (macro-F1 stands in for the loss). */
-function selectScore(val: MultiHeadMetrics, metric: 'meanMacroF1' | 'exactMatch' | 'meanAccuracy'): number {
-  if (metric === 'exactMatch') return val.exactMatch;
-  const heads = Object.values(val.heads);
-  return heads.reduce((a, h) => a + (metric === 'meanAccuracy' ? h.accuracy : h.macroF1), 0) / heads.length;
 }
 
 /** `flip, crop 0.15, rotate ±10°, brightness ±0.1, contrast ±0.15` (or `none`). */

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 
 import { checkDataset, defaultPreprocessing, PolyheadError, UNUSABLE_KINDS, type CheckReport, type Dataset, type ImageCache } from '@polyhead/data';
-import type { CheckpointOptions, ModelMeta, Network, TrainCheckpoint, TrainedModel } from '@polyhead/model';
+import type { CheckpointOptions, ModelMeta, Network, TrainCheckpoint, TrainedModel, WeightValue } from '@polyhead/model';
 
 import type { Output } from './output.js';
 import {
@@ -212,7 +212,7 @@ export async function saveRunModels(
   dir: string,
   net: Network,
   meta: ModelMeta,
-  last: { epochs: number; lastWeights?: { data: Float32Array; shape: number[] }[] },
+  last: { epochs: number; lastWeights?: WeightValue[] },
 ): Promise<void> {
   const { saveModelDir, saveModelFiles, tf } = await import('@polyhead/model');
   const { lastWeights } = last;

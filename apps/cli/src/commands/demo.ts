@@ -6,7 +6,7 @@ import { buildColoredFashionMnist } from '../demo/colored-fashion-mnist.js';
 import type { Output } from '../output.js';
 import { nonNegativeInt, positiveInt } from '../options.js';
 import { trainingProgress } from '../training-progress.js';
-import { printSummary } from './train.js';
+import { printSummary } from '../train-report.js';
 
 interface DemoOptions {
   epochs: number;

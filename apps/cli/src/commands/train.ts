@@ -1,13 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 
 import { Command, Option } from 'commander';
-import { ImageCache, loadDataset, PolyheadError, type Dataset } from '@polyhead/data';
-import type { ClassWeightSetting, MultiHeadMetrics, SelectMetric } from '@polyhead/model';
+import { ImageCache, loadDataset, PolyheadError } from '@polyhead/data';
+import type { ClassWeightSetting, SelectMetric } from '@polyhead/model';
 
 import type { Output } from '../output.js';
 import { fraction, headKinds, headList, headWeights, invariances, nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber } from '../options.js';
 import { trainingProgress } from '../training-progress.js';
 import { checkBeforeTraining, openRun, reportDataProblems, saveRunModels, type TrainRun } from '../train-run.js';
+import { printSummary, reportDataset, reportHeldOut } from '../train-report.js';
 import { BACKBONE_DEFAULTS, backboneConflicts, trainBackboneInRun, type BackboneTrainSettings } from '../train-backbone.js';
 
 /** Settings of `polyhead train`: those of the `--backbone` path plus the small CNN's own. */
@@ -108,7 +109,7 @@ async function runBackboneTrain(opts: TrainCommandOptions, command: Command, out
   };
   const run = await openRun(settings, output);
   try {
-    return await trainBackboneInRun(run, { classWeights: parseClassWeights(opts.classWeights), printSummary, reportDataset });
+    return await trainBackboneInRun(run, parseClassWeights(opts.classWeights));
   } finally {
     run.close();
   }
@@ -131,7 +132,7 @@ export async function runTrain(given: TrainCommandOptions, output: Output) {
 async function trainInRun(run: TrainRun<TrainCommandOptions>) {
   const { opts, out } = run;
   // TensorFlow.js loads only for the commands that compute.
-  const { formatCombo, initBackend, parseCombos, trainOnDataset } = await import('@polyhead/model');
+  const { initBackend, parseCombos, trainOnDataset } = await import('@polyhead/model');
   const parsedWeights = parseClassWeights(opts.classWeights);
   const backend = await initBackend(opts.backend as never, { log: (m) => out.info(m) });
   const dataset = await loadDataset(opts.data, { heads: opts.heads, separator: opts.separator });
@@ -188,11 +189,7 @@ async function trainInRun(run: TrainRun<TrainCommandOptions>) {
   // The last epoch's model goes to last/, the one the run ends with (the best) to the top.
   await saveRunModels(opts.out, trained.net, trained.meta, { epochs: trained.result.history.length, lastWeights: trained.result.lastWeights });
   if (trained.result.val) printSummary(out, trained.result.val, trained.result.bestEpoch);
-  if (trained.unseen) {
-    out.info(`held out: ${trained.heldOut.map(formatCombo).join('; ')}`);
-    const heads = Object.entries(trained.unseen.heads).map(([n, h]) => `${n} ${h.accuracy.toFixed(4)}`).join(', ');
-    out.info(`unseen combinations: exact-match ${trained.unseen.exactMatch.toFixed(4)} over ${trained.unseen.fullyLabelled} images (accuracy ${heads})`);
-  }
+  await reportHeldOut(out, trained);
   const weighted = Object.entries(trained.classWeights).filter(([name]) => classWeights?.[name] !== undefined);
   for (const [name, w] of weighted) {
     out.info(`class weights ${name}: ${Object.entries(w).map(([l, v]) => `${l}=${round(v)}`).join(', ')}`);
@@ -212,32 +209,6 @@ async function trainInRun(run: TrainRun<TrainCommandOptions>) {
     );
   }
   return trained;
-}
-
-function reportDataset(out: Output, dataset: Dataset) {
-  for (const s of dataset.skipped.slice(0, 20)) {
-    out.warn(`skipped ${s.file}${s.line !== undefined ? `:${s.line}` : ''}: ${s.reason}`);
-  }
-  if (dataset.skipped.length > 20) out.warn(`… and ${dataset.skipped.length - 20} more skipped rows`);
-  const labelled = dataset.heads.map((h, i) => `${dataset.samples.filter((s) => s.labels[i] !== null).length} labelled for ${h}`);
-  out.info(`using ${dataset.samples.length} rows of ${dataset.origin}: ${labelled.join(', ')}`);
-}
-
-/** Prints the per-head table of a validation result. */
-export function printSummary(out: Output, val: MultiHeadMetrics, bestEpoch: number): void {
-  const rows = Object.entries(val.heads).map(([name, h]) => [name, h.accuracy.toFixed(4), h.macroF1.toFixed(4), String(h.count)]);
-  const header = ['head', 'accuracy', 'macro-F1', 'samples'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
-  out.info(`validation (best epoch ${bestEpoch}):`);
-  out.info(line(header));
-  for (const r of rows) out.info(line(r));
-  for (const [name, h] of Object.entries(val.heads)) {
-    if (h.kind !== 'multilabel') continue;
-    const thresholds = h.classes.map((c) => `${c.label} ${c.threshold!.toFixed(2)}`).join(', ');
-    out.info(`${name} (multi-label): micro-F1 ${h.microF1!.toFixed(4)}  mAP ${h.mAP!.toFixed(4)}  thresholds ${thresholds}`);
-  }
-  out.info(`exact-match ${val.exactMatch.toFixed(4)} over ${val.fullyLabelled} fully labelled images`);
 }
 
 /** Reads `--class-weights`: balanced, head=balanced pairs, or a JSON file; `*` stands for every head. */

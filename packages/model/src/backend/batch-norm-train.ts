@@ -18,7 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { type OwnKernels, ownKernels } from './own-kernels.js';
+import { type OwnKernelName, type OwnKernels, ownKernels, runShared } from './own-kernels.js';
 import { type KernelArgs, type WasmBackend, f32View, heapIndex, release } from './wasm-heap.js';
 
 /** Forward kernel: inputs `x`, `scale`, `offset`; outputs `y`, `mean`, `variance`. */
@@ -42,27 +42,22 @@ function layoutOf(x: tf.TensorInfo): Layout {
   return { rows: c === 0 ? 0 : tf.util.sizeFromShape(x.shape) / c, c };
 }
 
-/** Runs `f(first, end)` over rows `[0, rows)`, the second half on the worker when worthwhile. */
+/**
+ * Runs `kernel` over rows `[0, rows)` with the arguments `args(first, end,
+ * half)` gives, the second half on the kernel worker when worthwhile.
+ */
 export function splitRows(
   kernels: OwnKernels,
   { rows, c }: Layout,
-  f: (first: number, end: number, half: 0 | 1) => [keyof OwnKernels['exports'], number[]],
+  kernel: OwnKernelName,
+  args: (first: number, end: number, half: 0 | 1) => number[],
 ): void {
-  const worker = kernels.worker;
-  if (worker === undefined || rows < 2 || rows * c < batchNormTrainTuning.minSplitElements) {
-    const [name, args] = f(0, rows, 0);
-    (kernels.exports[name] as (...a: number[]) => void)(...args);
+  if (kernels.worker === undefined || rows < 2 || rows * c < batchNormTrainTuning.minSplitElements) {
+    runShared(kernels, kernel, args(0, rows, 0));
     return;
   }
   const mid = Math.ceil(rows / 2);
-  const [theirName, theirArgs] = f(mid, rows, 1);
-  worker.start(theirName, theirArgs);
-  try {
-    const [name, args] = f(0, mid, 0);
-    (kernels.exports[name] as (...a: number[]) => void)(...args);
-  } finally {
-    worker.finish(kernels.exports);
-  }
+  runShared(kernels, kernel, args(0, mid, 0), args(mid, rows, 1));
 }
 
 /** Per-channel f64 sums from both halves: `[2, 2 * C]` doubles in one float32 tensor. */
@@ -106,30 +101,40 @@ export function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
     t.set(f32View(backend, x).subarray(0, c));
     const at = (info: tf.TensorInfo) => heapIndex(backend, info) * 4;
     const sumsAt = at(sums);
-    splitRows(kernels, layout, (first, end, half) => [
-      'bnMoments',
-      [at(x), at(terms), c, first, end, sumsAt + half * 16 * c],
+    splitRows(kernels, layout, 'bnMoments', (first, end, half) => [
+      at(x),
+      at(terms),
+      c,
+      first,
+      end,
+      sumsAt + half * 16 * c,
     ]);
     const s = readSums(backend, sums, c);
     const m = f32View(backend, mean);
     const v = f32View(backend, variance);
-    const tv = f32View(backend, terms);
     const g = f32View(backend, scale);
     const o = f32View(backend, offset);
     for (let k = 0; k < c; k++) {
       const d = s[k]! / rows;
-      const mk = tv[k]! + d;
+      const mk = t[k]! + d;
       const vk = Math.max(0, s[c + k]! / rows - d * d);
       m[k] = mk;
       v[k] = vk;
       const gain = g[k]! / Math.sqrt(vk + eps);
-      tv[c + k] = gain;
-      tv[2 * c + k] = o[k]! - mk * gain;
+      t[c + k] = gain;
+      t[2 * c + k] = o[k]! - mk * gain;
     }
     const base = at(terms);
-    splitRows(kernels, layout, (first, end) => [
-      'channelAffine',
-      [at(x), 0, base + 4 * c, 0, base + 8 * c, at(y), c, first, end],
+    splitRows(kernels, layout, 'channelAffine', (first, end) => [
+      at(x),
+      0,
+      base + 4 * c,
+      0,
+      base + 8 * c,
+      at(y),
+      c,
+      first,
+      end,
     ]);
   } finally {
     release(backend, sums);
@@ -142,7 +147,7 @@ export function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
 export function batchNormTrainGrad(args: KernelArgs): tf.TensorInfo[] {
   const { backend } = args;
   const { dy, x, scale, mean, variance } = args.inputs;
-  if (dy === undefined || x === undefined || scale === undefined || mean === undefined || variance === undefined)
+  if (!dy || !x || !scale || !mean || !variance)
     throw new Error(`${BATCH_NORM_TRAIN_GRAD}: expected inputs dy, x, scale, mean and variance`);
   const eps = epsilonOf(args.attrs);
   const layout = layoutOf(x);
@@ -163,9 +168,14 @@ export function batchNormTrainGrad(args: KernelArgs): tf.TensorInfo[] {
   try {
     const at = (info: tf.TensorInfo) => heapIndex(backend, info) * 4;
     const sumsAt = at(sums);
-    splitRows(kernels, layout, (first, end, half) => [
-      'bnGradSums',
-      [at(dy), at(x), at(mean), c, first, end, sumsAt + half * 16 * c],
+    splitRows(kernels, layout, 'bnGradSums', (first, end, half) => [
+      at(dy),
+      at(x),
+      at(mean),
+      c,
+      first,
+      end,
+      sumsAt + half * 16 * c,
     ]);
     const s = readSums(backend, sums, c);
     const t = f32View(backend, terms);
@@ -187,9 +197,16 @@ export function batchNormTrainGrad(args: KernelArgs): tf.TensorInfo[] {
       dOff[k] = sumDy;
     }
     const base = at(terms);
-    splitRows(kernels, layout, (first, end) => [
-      'channelAffine',
-      [at(dy), at(x), base, base + 4 * c, base + 8 * c, at(dx), c, first, end],
+    splitRows(kernels, layout, 'channelAffine', (first, end) => [
+      at(dy),
+      at(x),
+      base,
+      base + 4 * c,
+      base + 8 * c,
+      at(dx),
+      c,
+      first,
+      end,
     ]);
   } finally {
     release(backend, sums);

@@ -60,9 +60,17 @@ export function makeBatchNorm(fallback: WasmKernelFunc | undefined): WasmKernelF
     );
     const y = backend.makeOutput(x.shape, 'float32');
     const at = (info: tf.TensorInfo) => heapIndex(backend, info) * 4;
-    splitRows(ownKernels(backend), { rows: size / channels, c: channels }, (first, end) => [
-      'channelAffine',
-      [at(x), 0, at(gain), 0, at(bias), at(y), channels, first, end],
+    const layout = { rows: size / channels, c: channels };
+    splitRows(ownKernels(backend), layout, 'channelAffine', (first, end) => [
+      at(x),
+      0,
+      at(gain),
+      0,
+      at(bias),
+      at(y),
+      channels,
+      first,
+      end,
     ]);
     [gain, bias].forEach((t) => release(backend, t));
     return y;

@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { convAttrs, convGeometry } from './conv-geometry.js';
 import { convLayout } from './conv-layout.js';
-import { ownKernels } from './own-kernels.js';
+import { ownKernels, runShared } from './own-kernels.js';
 import { type KernelArgs, heapIndex } from './wasm-heap.js';
 
 /** Tuning of the filter gradient. */
@@ -52,10 +52,14 @@ export function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
   const layout = convLayout(backend, x, g, g.outC);
   try {
     const dwAt = heapIndex(backend, dw);
-    backend.wasm.HEAPF32.fill(0, dwAt, dwAt + rows * g.outC);
-    if (segCount === 0 || g.outW === 0) return dw;
-    const { exports, worker } = ownKernels(backend);
-    const blockSegs = Math.min(segCount, Math.max(1, Math.round(filterGradTuning.blockPositions / g.outW)));
+    if (segCount === 0 || g.outW === 0) {
+      backend.wasm.HEAPF32.fill(0, dwAt, dwAt + rows * g.outC);
+      return dw;
+    }
+    const kernels = ownKernels(backend);
+    const blockRows = Math.round(filterGradTuning.blockPositions / g.outW);
+    const blockSegs = Math.min(segCount, Math.max(1, blockRows));
+    // The kernel writes (zeroes, then sums into) the rows it is given.
     const call = (rowFirst: number, rowEnd: number) => [
       heapIndex(backend, layout.source) * 4,
       heapIndex(backend, dy) * 4,
@@ -69,20 +73,14 @@ export function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
       g.outW,
       layout.xStep,
       blockSegs,
-    ] as const;
+    ];
     const macs = segCount * g.outW * rows * g.outC;
     // Whole tiles of four rows on each side.
-    const split = 4 * Math.ceil(rows / 8);
-    if (worker !== undefined && macs >= filterGradTuning.minSplitMacs && split < rows) {
-      worker.start('convFilterGrad', [...call(split, rows)]);
-      try {
-        exports.convFilterGrad(...call(0, split));
-      } finally {
-        worker.finish(exports);
-      }
-    } else {
-      exports.convFilterGrad(...call(0, rows));
-    }
+    const half = 4 * Math.ceil(rows / 8);
+    const split =
+      kernels.worker !== undefined && macs >= filterGradTuning.minSplitMacs && half < rows;
+    const mine = split ? half : rows;
+    runShared(kernels, 'convFilterGrad', call(0, mine), split ? call(mine, rows) : undefined);
     return dw;
   } finally {
     layout.done();

@@ -8,6 +8,7 @@ import {
   relativeError,
   seededFor,
   spreadTaps,
+  withTuning,
 } from './__tests__/helpers.js';
 import { filterGradTuning } from './conv2d-backprop-filter.js';
 
@@ -90,20 +91,6 @@ function convAndGrads(c: ConvCase): Float32Array[] {
   });
 }
 
-/** Runs `f` with the filter-gradient tuning changed, then restores it. */
-async function withTuning<T>(
-  change: Partial<typeof filterGradTuning>,
-  f: () => Promise<T>,
-): Promise<T> {
-  const saved = { ...filterGradTuning };
-  Object.assign(filterGradTuning, change);
-  try {
-    return await f();
-  } finally {
-    Object.assign(filterGradTuning, saved);
-  }
-}
-
 // The filter gradient sums cache blocks of output positions; one block per call and one
 // output row per block are both checked.
 const oneBlock = { blockPositions: Infinity };
@@ -117,7 +104,7 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm', () => {
     for (const c of cases) {
       it(`should match the cpu backend ${mode} when ${label(c)}`, async () => {
         const want = await onBackend('cpu', () => convAndGrads(c));
-        const got = await withTuning(tuning, () =>
+        const got = await withTuning(filterGradTuning, tuning, () =>
           onBackend('wasm', () => convAndGrads(c)),
         );
         const names = ['output', 'dx', 'dw'];
@@ -149,7 +136,7 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm', () => {
           return { r: r.dataSync().slice(), rShape: r.shape, out: readAll([y, gx, gw]) };
         }),
       );
-      const got = await withTuning(oneBlock, () =>
+      const got = await withTuning(filterGradTuning, oneBlock, () =>
         onBackend('wasm', () =>
           tf.tidy(() => {
             const x = tf.tensor4d(seededFor(xs, 4), xs);
@@ -187,7 +174,7 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm', () => {
             gw.dataSync();
           });
         };
-        const counts = await withTuning(tuning, async () =>
+        const counts = await withTuning(filterGradTuning, tuning, async () =>
           growth(step),
         );
         expect(counts).toEqual({ tensors: 0, dataIds: 0 });

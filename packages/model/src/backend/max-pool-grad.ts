@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { poolGeometry } from './conv-geometry.js';
-import { ownKernels } from './own-kernels.js';
+import { ownKernels, runShared } from './own-kernels.js';
 import { type KernelArgs, type WasmKernelFunc, heapIndex } from './wasm-heap.js';
 
 /** Tuning of the pooling gradient. */
@@ -60,19 +60,12 @@ export function makeMaxPoolGrad(fallback: WasmKernelFunc | undefined): WasmKerne
       g.dilationW,
       g.padTop,
       g.padLeft,
-    ] as const;
-    const { exports, worker } = ownKernels(backend);
-    if (worker !== undefined && g.batch > 1 && size >= maxPoolGradTuning.minSplitElements) {
-      const half = Math.ceil(g.batch / 2);
-      worker.start('maxPoolGrad', [...call(half, g.batch)]);
-      try {
-        exports.maxPoolGrad(...call(0, half));
-      } finally {
-        worker.finish(exports);
-      }
-    } else {
-      exports.maxPoolGrad(...call(0, g.batch));
-    }
+    ];
+    const kernels = ownKernels(backend);
+    const split =
+      kernels.worker !== undefined && g.batch > 1 && size >= maxPoolGradTuning.minSplitElements;
+    const half = split ? Math.ceil(g.batch / 2) : g.batch;
+    runShared(kernels, 'maxPoolGrad', call(0, half), split ? call(half, g.batch) : undefined);
     return dx;
   };
 }

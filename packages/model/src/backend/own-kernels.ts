@@ -229,8 +229,9 @@ class KernelWorker {
     }
     if (!this.warned) {
       this.warned = true;
+      const why = message?.error ?? 'unknown error';
       process.emitWarning(
-        `own kernels: ${kernel} failed in the worker (${message?.error ?? 'unknown error'}); its share ran on the main thread`,
+        `own kernels: ${kernel} failed in the worker (${why}); its share ran on the main thread`,
       );
     }
     (own[kernel] as (...a: number[]) => void)(...this.runningArgs);
@@ -303,4 +304,26 @@ export function ownKernels(backend: WasmBackend): OwnKernels {
   const made = { memory, exports, worker };
   current = made;
   return made;
+}
+
+/**
+ * Runs `kernel` with `own` arguments on this thread and, where `theirs` is
+ * given (only when `kernels.worker` runs), with `theirs` on the worker at the
+ * same time; returns when both are done.
+ */
+export function runShared(
+  kernels: OwnKernels,
+  kernel: OwnKernelName,
+  own: readonly number[],
+  theirs?: readonly number[],
+): void {
+  const worker = theirs === undefined ? undefined : kernels.worker;
+  if (theirs !== undefined && worker === undefined)
+    throw new Error(`own kernels: ${kernel} was split, but no worker runs`);
+  worker?.start(kernel, [...theirs!]);
+  try {
+    (kernels.exports[kernel] as (...a: readonly number[]) => void)(...own);
+  } finally {
+    worker?.finish(kernels.exports);
+  }
 }

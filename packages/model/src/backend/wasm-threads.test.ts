@@ -1,7 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { growth, onBackend, readAll, relativeError, seededFor } from './__tests__/helpers.js';
+import {
+  growth,
+  onBackend,
+  readAll,
+  relativeError,
+  seededFor,
+  withTuning,
+} from './__tests__/helpers.js';
 import { batchNormTrainTuning, batchNormTraining } from './batch-norm-train.js';
 import { filterGradTuning } from './conv2d-backprop-filter.js';
 import { maxPoolGradTuning } from './max-pool-grad.js';
@@ -75,13 +82,8 @@ describe('wasm thread pool', () => {
       const want = await onBackend('cpu', grads);
       await initBackend('wasm', { wasmThreads: 2 });
       expect(ownKernels(asWasm(tf.backend())).worker).toBeDefined();
-      const saved = filterGradTuning.minSplitMacs;
-      filterGradTuning.minSplitMacs = 0;
-      try {
-        expect(relativeError(grads()[0]!, want[0]!)).toBeLessThan(TOLERANCE);
-      } finally {
-        filterGradTuning.minSplitMacs = saved;
-      }
+      const got = await withTuning(filterGradTuning, { minSplitMacs: 0 }, grads);
+      expect(relativeError(got[0]!, want[0]!)).toBeLessThan(TOLERANCE);
     });
   }
 
@@ -101,13 +103,8 @@ describe('wasm thread pool', () => {
         });
       const want = await onBackend('cpu', grads);
       await initBackend('wasm', { wasmThreads: 2 });
-      const saved = maxPoolGradTuning.minSplitElements;
-      maxPoolGradTuning.minSplitElements = 0;
-      try {
-        expect(relativeError(grads()[0]!, want[0]!)).toBeLessThan(1e-6);
-      } finally {
-        maxPoolGradTuning.minSplitElements = saved;
-      }
+      const got = await withTuning(maxPoolGradTuning, { minSplitElements: 0 }, grads);
+      expect(relativeError(got[0]!, want[0]!)).toBeLessThan(1e-6);
     });
   }
 
@@ -128,14 +125,8 @@ describe('wasm thread pool', () => {
       });
     const want = await onBackend('cpu', () => pass(false));
     await initBackend('wasm', { wasmThreads: 2 });
-    const saved = batchNormTrainTuning.minSplitElements;
-    batchNormTrainTuning.minSplitElements = 0;
-    try {
-      const got = pass(true);
-      want.forEach((w, k) => expect(relativeError(got[k]!, w)).toBeLessThan(TOLERANCE));
-    } finally {
-      batchNormTrainTuning.minSplitElements = saved;
-    }
+    const got = await withTuning(batchNormTrainTuning, { minSplitElements: 0 }, () => pass(true));
+    want.forEach((w, k) => expect(relativeError(got[k]!, w)).toBeLessThan(TOLERANCE));
   });
 
   it('should leave tensor and data-id counts flat when called 20 times', () => {

@@ -24,7 +24,7 @@ import { networkSpec, type Network } from '../network.js';
 import type { LoadedBackbone } from '../pretrained/load.js';
 import type { ModelMeta } from '../spec.js';
 import { tf } from '../tf.js';
-import { evaluate, train, type Invariance, type SelectMetric, type TrainCallbacks, type TrainFeed, type TrainResult } from '../train/trainer.js';
+import { evaluate, selectionScore, train, weightValues, type Invariance, type WeightValue, type SelectMetric, type TrainCallbacks, type TrainFeed, type TrainResult } from '../train/trainer.js';
 import { colourView, type ColourViewKind } from '../views/colour-views.js';
 import { splitKeepingGroups, trainingCombos } from './group-split.js';
 import { formatCombo, selectHoldout, type HoldoutSpec } from './holdout.js';
@@ -126,7 +126,7 @@ export interface BackboneTrainedModel extends TrainedModel {
    * The last epoch's weight values (of the last stage run), in `net.model.weights` order, when
    * the network holds other ones (a best epoch restored, or stage 2 discarded); else undefined.
    */
-  lastWeights?: { data: Float32Array; shape: number[] }[];
+  lastWeights?: WeightValue[];
   stages: { heads: StageResult; fineTune?: StageResult & { kept: boolean; unfrozenLayers: number } };
   /** Seconds spent computing cached features (0 without the cache). */
   featureSeconds: number;
@@ -280,9 +280,10 @@ export async function trainWithBackbone(options: TrainWithBackboneOptions): Prom
       try {
         const stage2 = await train(net, imageFeed(), { ...trainOptions, epochs: ft.epochs ?? 2, learningRate: ft.learningRate ?? 1e-4, invariance });
         lastWeights = stage2.lastWeights;
-        const kept = !stage1.val || !stage2.val || score(stage2.val, options.selectMetric) >= score(stage1.val, options.selectMetric);
+        const select = options.selectMetric ?? 'meanMacroF1';
+        const kept = !stage1.val || !stage2.val || selectionScore(select, stage2.val) >= selectionScore(select, stage1.val);
         if (!kept) {
-          lastWeights ??= snapshot(net);
+          lastWeights ??= weightValues(net);
           net.model.setWeights(before);
         }
         else result = stage2;
@@ -360,23 +361,11 @@ export async function trainWithBackbone(options: TrainWithBackboneOptions): Prom
 }
 
 /** Weight values of `net` in its current `weights` order, those listed in `order` taken from `values` (given in that order). */
-function inNetOrder(net: Network, order: readonly Network['model']['weights'][number][], values: { data: Float32Array; shape: number[] }[] | undefined): { data: Float32Array; shape: number[] }[] | undefined {
+function inNetOrder(net: Network, order: readonly Network['model']['weights'][number][], values: WeightValue[] | undefined): WeightValue[] | undefined {
   if (!values) return undefined;
   const given = new Map(order.map((w, i) => [w, values[i]!]));
   const current = net.model.getWeights();
   return net.model.weights.map((w, i) => given.get(w) ?? { data: Float32Array.from(current[i]!.dataSync()), shape: current[i]!.shape.slice() });
-}
-
-function snapshot(net: Network): { data: Float32Array; shape: number[] }[] {
-  return net.model.getWeights().map((w) => ({ data: Float32Array.from(w.dataSync()), shape: w.shape.slice() }));
-}
-
-function score(val: MultiHeadMetrics, metric: SelectMetric = 'meanMacroF1'): number {
-  const heads = Object.values(val.heads);
-  if (metric === 'exactMatch') return val.exactMatch;
-  if (metric === 'meanAccuracy') return heads.reduce((a, h) => a + h.accuracy, 0) / heads.length;
-  // valLoss is not in the metrics; macro-F1 stands in for it when comparing stages
-  return heads.reduce((a, h) => a + h.macroF1, 0) / heads.length;
 }
 
 /** Image → pooled features of the backbone's feature layer. */

@@ -196,7 +196,7 @@ export interface TrainResult {
    * The last epoch's weight values, in `net.model.weights` order, when the network ends with
    * the best epoch's instead (to save the last model beside the best).
    */
-  lastWeights?: { data: Float32Array; shape: number[] }[];
+  lastWeights?: WeightValue[];
 }
 
 /**
@@ -416,9 +416,9 @@ export async function train(net: Network, feed: TrainFeed, options: TrainOptions
     let bestEpoch = history.length;
     let val = lastVal;
     let thresholds = lastThresholds;
-    let lastWeights: { data: Float32Array; shape: number[] }[] | undefined;
+    let lastWeights: WeightValue[] | undefined;
     if (best && feed.val && (options.restoreBest ?? true) && best.epoch !== history.length) {
-      lastWeights = net.model.getWeights().map((w) => ({ data: Float32Array.from(w.dataSync()), shape: w.shape.slice() }));
+      lastWeights = weightValues(net);
       net.model.setWeights(best.weights);
       bestEpoch = best.epoch;
       val = best.val;
@@ -443,17 +443,39 @@ function interrupted(epoch: number, batch: number): PolyheadError {
   });
 }
 
-function selectionScore(metric: SelectMetric, val: ValLog): number {
+/** One weight's values, copied off the backend. */
+export interface WeightValue {
+  data: Float32Array;
+  shape: number[];
+}
+
+/** The values of `net`'s weights, in `net.model.weights` order. */
+export function weightValues(net: Network): WeightValue[] {
+  return net.model.getWeights().map((w) => ({ data: Float32Array.from(w.dataSync()), shape: w.shape.slice() }));
+}
+
+/** The validation figures {@link selectionScore} reads. */
+export interface ScoredValidation {
+  exactMatch: number;
+  heads: Record<string, { accuracy: number; macroF1: number }>;
+  /** Absent from metrics computed outside training; macro-F1 then stands in for `valLoss`. */
+  loss?: number;
+}
+
+/** The figure `metric` ranks validation results by: higher is better. */
+export function selectionScore(metric: SelectMetric, val: ScoredValidation): number {
   const heads = Object.values(val.heads);
+  const mean = (f: (h: { accuracy: number; macroF1: number }) => number) =>
+    heads.reduce((a, h) => a + f(h), 0) / heads.length;
   switch (metric) {
     case 'exactMatch':
       return val.exactMatch;
     case 'meanAccuracy':
-      return heads.reduce((a, h) => a + h.accuracy, 0) / heads.length;
+      return mean((h) => h.accuracy);
     case 'meanMacroF1':
-      return heads.reduce((a, h) => a + h.macroF1, 0) / heads.length;
+      return mean((h) => h.macroF1);
     case 'valLoss':
-      return -val.loss;
+      return val.loss === undefined ? mean((h) => h.macroF1) : -val.loss;
   }
 }
 

@@ -77,3 +77,18 @@ export function spreadTaps(w: tf.Tensor4D, d: number): tf.Tensor4D {
   }
   return out.toTensor() as tf.Tensor4D;
 }
+
+/** Runs `f` with the fields of a tuning object changed as in `change`, then restores them. */
+export async function withTuning<T extends object, R>(
+  tuning: T,
+  change: Partial<T>,
+  f: () => R | Promise<R>,
+): Promise<R> {
+  const saved = { ...tuning };
+  Object.assign(tuning, change);
+  try {
+    return await f();
+  } finally {
+    Object.assign(tuning, saved);
+  }
+}
