@@ -60,17 +60,48 @@ export function splitRows(
   runShared(kernels, kernel, args(0, mid, 0), args(mid, rows, 1));
 }
 
-/** Per-channel f64 sums from both halves: `[2, 2 * C]` doubles in one float32 tensor. */
-function sumsBuffer(backend: WasmBackend, c: number): tf.TensorInfo {
-  return backend.makeOutput([2 * 2 * 2 * c], 'float32');
+/** The two passes of both kernels, see {@link sumThenAffine}. */
+interface TwoPasses {
+  /** Writes the terms' first row(s) before the sums pass, if it reads them. */
+  prepare?: (terms: Float32Array) => void;
+  /** The sums kernel and its arguments for rows `[first, end)`, summing into byte offset `out`. */
+  sums: [OwnKernelName, (first: number, end: number, out: number, terms: number) => number[]];
+  /** Turns the `2 * C` per-channel sums into the three rows of `C` terms the affine pass reads. */
+  terms: (sums: Float64Array, terms: Float32Array) => void;
+  /** The `channelAffine` arguments for rows `[first, end)`, the terms at byte offset `terms`. */
+  affine: (terms: number, first: number, end: number) => number[];
 }
 
-function readSums(backend: WasmBackend, sums: tf.TensorInfo, c: number): Float64Array {
-  const heap = backend.wasm.HEAPF32;
-  const both = new Float64Array(heap.buffer, heap.byteOffset + heapIndex(backend, sums) * 4, 4 * c);
-  const total = new Float64Array(2 * c);
-  for (let k = 0; k < 2 * c; k++) total[k] = both[k]! + both[2 * c + k]!;
-  return total;
+/**
+ * Per-channel sums over the activation (each half of the rows into its own f64 buffer, added
+ * here), per-channel terms computed from them, then one `channelAffine` pass.
+ */
+function sumThenAffine(backend: WasmBackend, layout: Layout, passes: TwoPasses): void {
+  const { c } = layout;
+  // Two halves of 2 * C doubles each.
+  const sums = backend.makeOutput([8 * c], 'float32');
+  const terms = backend.makeOutput([3 * c], 'float32');
+  const kernels = ownKernels(backend);
+  try {
+    f32View(backend, sums).fill(0);
+    passes.prepare?.(f32View(backend, terms));
+    const sumsAt = heapIndex(backend, sums) * 4;
+    const termsAt = heapIndex(backend, terms) * 4;
+    const [kernel, args] = passes.sums;
+    splitRows(kernels, layout, kernel, (first, end, half) =>
+      args(first, end, sumsAt + half * 16 * c, termsAt),
+    );
+    const heap = backend.wasm.HEAPF32;
+    const both = new Float64Array(heap.buffer, heap.byteOffset + sumsAt, 4 * c);
+    const total = new Float64Array(2 * c);
+    for (let k = 0; k < 2 * c; k++) total[k] = both[k]! + both[2 * c + k]!;
+    passes.terms(total, f32View(backend, terms));
+    const affine = (first: number, end: number) => passes.affine(termsAt, first, end);
+    splitRows(kernels, layout, 'channelAffine', affine);
+  } finally {
+    release(backend, sums);
+    release(backend, terms);
+  }
 }
 
 function epsilonOf(attrs: tf.NamedAttrMap | undefined): number {
@@ -90,56 +121,32 @@ export function batchNormTrain(args: KernelArgs): tf.TensorInfo[] {
   const mean = backend.makeOutput([c], 'float32');
   const variance = backend.makeOutput([c], 'float32');
   if (rows === 0) return [y, mean, variance];
-  const sums = sumsBuffer(backend, c);
-  f32View(backend, sums).fill(0);
-  // shift, gain and bias rows of C floats each.
-  const terms = backend.makeOutput([3 * c], 'float32');
-  const kernels = ownKernels(backend);
-  try {
-    const t = f32View(backend, terms);
-    // Moments about the first row keep the f32 sums small whatever the activations' offset.
-    t.set(f32View(backend, x).subarray(0, c));
-    const at = (info: tf.TensorInfo) => heapIndex(backend, info) * 4;
-    const sumsAt = at(sums);
-    splitRows(kernels, layout, 'bnMoments', (first, end, half) => [
-      at(x),
-      at(terms),
-      c,
-      first,
-      end,
-      sumsAt + half * 16 * c,
-    ]);
-    const s = readSums(backend, sums, c);
-    const m = f32View(backend, mean);
-    const v = f32View(backend, variance);
-    const g = f32View(backend, scale);
-    const o = f32View(backend, offset);
-    for (let k = 0; k < c; k++) {
-      const d = s[k]! / rows;
-      const mk = t[k]! + d;
-      const vk = Math.max(0, s[c + k]! / rows - d * d);
-      m[k] = mk;
-      v[k] = vk;
-      const gain = g[k]! / Math.sqrt(vk + eps);
-      t[c + k] = gain;
-      t[2 * c + k] = o[k]! - mk * gain;
-    }
-    const base = at(terms);
-    splitRows(kernels, layout, 'channelAffine', (first, end) => [
-      at(x),
-      0,
-      base + 4 * c,
-      0,
-      base + 8 * c,
-      at(y),
-      c,
-      first,
-      end,
-    ]);
-  } finally {
-    release(backend, sums);
-    release(backend, terms);
-  }
+  const at = (info: tf.TensorInfo) => heapIndex(backend, info) * 4;
+  // Terms: the shift (the first row), then gain and bias.
+  sumThenAffine(backend, layout, {
+    prepare: (t) => {
+      // Moments about the first row keep the f32 sums small whatever the activations' offset.
+      t.set(f32View(backend, x).subarray(0, c));
+    },
+    sums: ['bnMoments', (first, end, out, terms) => [at(x), terms, c, first, end, out]],
+    terms: (s, t) => {
+      const m = f32View(backend, mean);
+      const v = f32View(backend, variance);
+      const g = f32View(backend, scale);
+      const o = f32View(backend, offset);
+      for (let k = 0; k < c; k++) {
+        const d = s[k]! / rows;
+        const mk = t[k]! + d;
+        const vk = Math.max(0, s[c + k]! / rows - d * d);
+        m[k] = mk;
+        v[k] = vk;
+        const gain = g[k]! / Math.sqrt(vk + eps);
+        t[c + k] = gain;
+        t[2 * c + k] = o[k]! - mk * gain;
+      }
+    },
+    affine: (t, first, end) => [at(x), 0, t + 4 * c, 0, t + 8 * c, at(y), c, first, end],
+  });
   return [y, mean, variance];
 }
 
@@ -160,58 +167,31 @@ export function batchNormTrainGrad(args: KernelArgs): tf.TensorInfo[] {
     f32View(backend, dOffset).fill(0);
     return [dx, dScale, dOffset];
   }
-  const sums = sumsBuffer(backend, c);
-  f32View(backend, sums).fill(0);
-  // a (times dy), b (times x) and e rows of C floats each.
-  const terms = backend.makeOutput([3 * c], 'float32');
-  const kernels = ownKernels(backend);
-  try {
-    const at = (info: tf.TensorInfo) => heapIndex(backend, info) * 4;
-    const sumsAt = at(sums);
-    splitRows(kernels, layout, 'bnGradSums', (first, end, half) => [
-      at(dy),
-      at(x),
-      at(mean),
-      c,
-      first,
-      end,
-      sumsAt + half * 16 * c,
-    ]);
-    const s = readSums(backend, sums, c);
-    const t = f32View(backend, terms);
-    const g = f32View(backend, scale);
-    const m = f32View(backend, mean);
-    const v = f32View(backend, variance);
-    const ds = f32View(backend, dScale);
-    const dOff = f32View(backend, dOffset);
-    for (let k = 0; k < c; k++) {
-      const inv = 1 / Math.sqrt(v[k]! + eps);
-      const sumDy = s[k]!;
-      const sumDyXc = s[c + k]!;
-      const a = g[k]! * inv;
-      const b = (-a * inv * inv * sumDyXc) / rows;
-      t[k] = a;
-      t[c + k] = b;
-      t[2 * c + k] = (-a * sumDy) / rows - b * m[k]!;
-      ds[k] = inv * sumDyXc;
-      dOff[k] = sumDy;
-    }
-    const base = at(terms);
-    splitRows(kernels, layout, 'channelAffine', (first, end) => [
-      at(dy),
-      at(x),
-      base,
-      base + 4 * c,
-      base + 8 * c,
-      at(dx),
-      c,
-      first,
-      end,
-    ]);
-  } finally {
-    release(backend, sums);
-    release(backend, terms);
-  }
+  const at = (info: tf.TensorInfo) => heapIndex(backend, info) * 4;
+  // Terms: a (times dy), b (times x) and e.
+  sumThenAffine(backend, layout, {
+    sums: ['bnGradSums', (first, end, out) => [at(dy), at(x), at(mean), c, first, end, out]],
+    terms: (s, t) => {
+      const g = f32View(backend, scale);
+      const m = f32View(backend, mean);
+      const v = f32View(backend, variance);
+      const ds = f32View(backend, dScale);
+      const dOff = f32View(backend, dOffset);
+      for (let k = 0; k < c; k++) {
+        const inv = 1 / Math.sqrt(v[k]! + eps);
+        const sumDy = s[k]!;
+        const sumDyXc = s[c + k]!;
+        const a = g[k]! * inv;
+        const b = (-a * inv * inv * sumDyXc) / rows;
+        t[k] = a;
+        t[c + k] = b;
+        t[2 * c + k] = (-a * sumDy) / rows - b * m[k]!;
+        ds[k] = inv * sumDyXc;
+        dOff[k] = sumDy;
+      }
+    },
+    affine: (t, first, end) => [at(dy), at(x), t, t + 4 * c, t + 8 * c, at(dx), c, first, end],
+  });
   return [dx, dScale, dOffset];
 }
 
